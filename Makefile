@@ -1,0 +1,51 @@
+# chaosbench — everything installs into .venv from constraints.txt (pinned versions).
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SCENARIO ?= scenarios/smoke.yaml
+
+.PHONY: demo check test lint typecheck venv lock clean bench
+
+## demo: build the virtualenv and run the smoke scenario end to end (verdict + report)
+demo: $(STAMP)
+	$(BIN)/chaosbench run $(SCENARIO)
+
+## check: build the virtualenv, then lint, type-check and run the whole test suite
+check: lint typecheck test
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24" 2>&1 \
+	  | { grep -v -e 'is ignored: it is neither' || true; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]' 2>&1 \
+	  | { grep -v -e 'is ignored: it is neither' -e '^ *$$' || true; }
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check harness fault_servers reports scenarios tests bench
+	$(BIN)/ruff format --check harness fault_servers reports scenarios tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: $(STAMP)
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done
+
+## lock: re-resolve the newest allowed versions and rewrite constraints.txt
+lock:
+	rm -rf /tmp/chaosbench-lock && $(PYTHON) -m venv /tmp/chaosbench-lock
+	/tmp/chaosbench-lock/bin/pip install --quiet -e '.[test]'
+	( echo "# Pinned versions for a reproducible, fast install (pip install -c constraints.txt)."; \
+	  echo "# Regenerate: make lock"; \
+	  /tmp/chaosbench-lock/bin/pip freeze --exclude-editable | grep -v '^chaosbench' ) > constraints.txt
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache .mypy_cache .ruff_cache

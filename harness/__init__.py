@@ -1,0 +1,1 @@
+"""chaosbench package."""

@@ -1,0 +1,169 @@
+"""The agent gateway (system under test) as an ASGI app.
+
+Endpoints:
+
+- ``POST /v1/sessions/{session_id}/messages`` with ``{"message": str, "turn": int}``:
+  plays one agent turn. ``200`` when every tool call answered; ``502`` when a tool
+  or transport failed, ``503`` when a breaker refused, ``504`` on a timeout, each with
+  the failing call in the body. ``X-Request-ID`` is honoured (else one is made) and
+  tags the turn's rows in the ``calls`` table.
+- ``GET /health``: per-server status, ``healthy``/``degraded``/``unhealthy`` (503 when unhealthy).
+- ``GET /ready``: 200 once every server's session is open, else 503 with the reasons.
+- ``GET /metrics``: Prometheus text exposition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, TextIO
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from harness.agent import ScriptedAgent
+from harness.events import EventSink, EventWriter, NullEventWriter
+from harness.gateway.config import GatewayConfig
+from harness.gateway.metrics import GatewayMetrics
+from harness.manager import ResilientMCPManager, ServerSpec
+
+__all__ = ["build_app"]
+
+STATUS_BY_OUTCOME = {"rejected_open": 503, "timeout": 504}
+MAX_BODY_BYTES = 64 * 1024
+
+
+class _Gateway:
+    def __init__(self, config: GatewayConfig, errlog: TextIO | None) -> None:
+        self.config = config
+        if config.events_dir is not None:
+            self.calls_sink: EventSink = EventWriter(config.events_dir, "calls", config.source)
+            self.breaker_sink: EventSink = EventWriter(config.events_dir, "breaker", config.source, flush_rows=1)
+        else:
+            self.calls_sink = self.breaker_sink = NullEventWriter()
+        self.manager = ResilientMCPManager(
+            [ServerSpec(name, s.target()) for name, s in config.servers.items()],
+            config.manager_config(),
+            calls_sink=self.calls_sink,
+            breaker_sink=self.breaker_sink,
+            errlog=errlog,
+        )
+        self.agent = ScriptedAgent(
+            self.manager,
+            {name: s.kind for name, s in config.servers.items()},
+            seed=config.seed,
+            tool_calls_per_turn=config.agent.tool_calls_per_turn,
+            llm_latency_s=config.agent.llm_latency_s,
+        )
+        self.metrics = GatewayMetrics(self.manager)
+        self.started = False
+        self.start_errors: dict[str, str] = {}
+
+    async def start(self) -> None:
+        self.start_errors = await self.manager.start()
+        self.started = True
+
+    async def stop(self) -> None:
+        await self.manager.aclose()
+        self.calls_sink.close()
+        self.breaker_sink.close()
+
+    async def messages(self, request: Request) -> Response:
+        session_id = request.path_params["session_id"]
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        body = await request.body()
+        if len(body) > MAX_BODY_BYTES:
+            return _error(413, "body too large", f"at most {MAX_BODY_BYTES} bytes", request_id)
+        try:
+            payload: Any = json.loads(body or b"{}")
+        except ValueError as exc:
+            return _error(400, "body is not JSON", str(exc), request_id)
+        if not isinstance(payload, dict):
+            return _error(400, "body must be a JSON object", type(payload).__name__, request_id)
+        turn = payload.get("turn", 0)
+        if not isinstance(turn, int) or isinstance(turn, bool) or turn < 0:
+            return _error(400, "turn must be a non-negative integer", repr(turn), request_id)
+
+        started = time.monotonic()
+        self.metrics.active.inc()
+        try:
+            result = await asyncio.wait_for(
+                self.agent.run_turn(session_id, turn, request_id), self.config.agent.turn_timeout_s
+            )
+            status = 200 if result.ok else STATUS_BY_OUTCOME.get(result.outcome, 502)
+            content = {
+                "request_id": request_id,
+                "session_id": session_id,
+                "outcome": result.outcome,
+                "reply": result.reply,
+                "tool_calls": [vars(c) for c in result.tool_calls],
+            }
+        except TimeoutError:
+            status = 504
+            content = {"request_id": request_id, "session_id": session_id, "outcome": "timeout",
+                       "reply": f"the turn took longer than {self.config.agent.turn_timeout_s}s"}
+        finally:
+            self.metrics.active.dec()
+            self.metrics.duration.observe(time.monotonic() - started)
+        self.metrics.requests.labels(str(status)).inc()
+        return JSONResponse(content, status_code=status, headers={"x-request-id": request_id})
+
+    async def health(self, request: Request) -> Response:
+        servers = self.manager.get_metrics()
+        up = [name for name, m in servers.items() if m["connected"] and m["breaker_state"] == "closed"]
+        if len(up) == len(servers):
+            status = "healthy"
+        elif up:
+            status = "degraded"
+        else:
+            status = "unhealthy"
+        return JSONResponse(
+            {"status": status, "servers": servers}, status_code=503 if status == "unhealthy" else 200
+        )
+
+    async def ready(self, request: Request) -> Response:
+        if not self.started:
+            return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
+        down = {name: m["last_connect_error"] for name, m in self.manager.get_metrics().items() if not m["connected"]}
+        if down:
+            return JSONResponse({"ready": False, "reason": "servers not connected", "servers": down}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    async def prometheus(self, request: Request) -> Response:
+        return Response(generate_latest(self.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _error(status: int, what: str, detail: str, request_id: str) -> JSONResponse:
+    return JSONResponse({"error": what, "detail": detail, "request_id": request_id}, status_code=status)
+
+
+def build_app(config: GatewayConfig, errlog: TextIO | None = None) -> Starlette:
+    """Build the gateway app; its sessions open in the lifespan and close on shutdown."""
+    gateway = _Gateway(config, errlog)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = Starlette(
+        routes=[
+            Route("/v1/sessions/{session_id}/messages", gateway.messages, methods=["POST"]),
+            Route("/health", gateway.health, methods=["GET"]),
+            Route("/ready", gateway.ready, methods=["GET"]),
+            Route("/metrics", gateway.prometheus, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app

@@ -1,0 +1,66 @@
+"""Serving the gateway with uvicorn, from a config file or the built-in default."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from harness.errors import ConfigError
+from harness.gateway.app import build_app
+from harness.gateway.config import GatewayConfig, GatewayServer, load_gateway_config
+from harness.netutil import is_loopback
+
+__all__ = ["default_config", "main"]
+
+
+def default_config() -> GatewayConfig:
+    """The weather reference server over stdio: a gateway that runs with no config at all."""
+    return GatewayConfig(
+        servers={
+            "weather": GatewayServer(
+                kind="weather",
+                transport="stdio",
+                command=[sys.executable, "-m", "fault_servers", "serve", "weather", "--transport", "stdio"],
+            )
+        }
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chaosbench gateway",
+        description="Run the agent gateway (the system under test) on its own, for interactive use. "
+        "Endpoints: POST /v1/sessions/{id}/messages, GET /health, /ready, /metrics.",
+    )
+    parser.add_argument("--config", type=Path, help="gateway config (JSON or YAML); default: weather over stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="allow binding a non-loopback address (off by default)"
+    )
+    parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if not is_loopback(args.host) and not args.allow_remote:
+        print(f"chaosbench gateway: refusing non-loopback host {args.host!r} without --allow-remote", file=sys.stderr)
+        return 2
+    try:
+        config = load_gateway_config(args.config) if args.config else default_config()
+    except ConfigError as exc:
+        print(f"chaosbench gateway: {exc}", file=sys.stderr)
+        return 2
+    app = build_app(config, errlog=sys.stderr)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="on",
+            timeout_graceful_shutdown=10,
+        )
+    )
+    server.run()
+    return 0 if server.started else 3

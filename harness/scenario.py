@@ -1,0 +1,251 @@
+"""The scenario file: schema (version 1), loading, ``--set`` overrides and errors.
+
+A scenario says what is under test, the load, and the SLAs (see
+docs/architecture.md for the format). Everything is validated before anything
+starts; a :class:`~harness.errors.ScenarioError` names the file, the key path and
+what was expected.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import ScenarioError
+
+__all__ = [
+    "AgentConfig",
+    "BreakerSettings",
+    "ErrorFault",
+    "ErrorRateSla",
+    "LatencyFault",
+    "LatencySla",
+    "LoadConfig",
+    "ManagerSettings",
+    "Scenario",
+    "ServerConfig",
+    "SystemConfig",
+    "ThinkTime",
+    "apply_overrides",
+    "load_scenario",
+    "parse_scenario",
+]
+
+KNOWN_SERVER_KINDS = ("weather",)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LatencyFault(_Model):
+    kind: Literal["latency"]
+    delay_s: float | None = Field(default=None, ge=0)
+    min_s: float | None = Field(default=None, ge=0)
+    max_s: float | None = Field(default=None, ge=0)
+    probability: float = Field(default=1.0, ge=0, le=1)
+    tools: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> LatencyFault:
+        fixed = self.delay_s is not None
+        uniform = self.min_s is not None or self.max_s is not None
+        if fixed == uniform:
+            raise ValueError("give either delay_s, or min_s and max_s")
+        if uniform and (self.min_s is None or self.max_s is None or self.min_s > self.max_s):
+            raise ValueError("min_s and max_s must both be given, with min_s <= max_s")
+        return self
+
+
+class ErrorFault(_Model):
+    kind: Literal["error"]
+    probability: float = Field(ge=0, le=1)
+    message: str = "injected fault: error"
+    tools: list[str] = Field(default_factory=list)
+
+
+Fault = Annotated[LatencyFault | ErrorFault, Field(discriminator="kind")]
+
+
+class ServerConfig(_Model):
+    kind: str | None = None
+    faults: list[Fault] = Field(default_factory=list)
+
+
+class BreakerSettings(_Model):
+    failure_threshold: int = Field(default=5, ge=1)
+    recovery_timeout_s: float = Field(default=10.0, ge=0)
+    success_threshold: int = Field(default=1, ge=1)
+    half_open_max_calls: int = Field(default=1, ge=1)
+
+
+class ManagerSettings(_Model):
+    call_timeout_s: float = Field(default=5.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=1, ge=1, le=10)
+    retry_backoff_s: float = Field(default=0.05, ge=0)
+    max_in_flight_per_session: int = Field(default=64, ge=1)
+    breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+
+
+class AgentConfig(_Model):
+    tool_calls_per_turn: int = Field(default=2, ge=1, le=20)
+    llm_latency_s: float = Field(default=0.0, ge=0)
+    turn_timeout_s: float = Field(default=30.0, gt=0)
+
+
+class SystemConfig(_Model):
+    mode: Literal["tools"] = "tools"
+    transport: Literal["http", "stdio"] = "http"
+    servers: dict[str, ServerConfig] = Field(min_length=1)
+    manager: ManagerSettings = Field(default_factory=ManagerSettings)
+    agent: AgentConfig = Field(default_factory=AgentConfig)
+
+    @model_validator(mode="after")
+    def _known_kinds(self) -> SystemConfig:
+        for name, server in self.servers.items():
+            kind = server.kind or name
+            if kind not in KNOWN_SERVER_KINDS:
+                raise ValueError(
+                    f"server {name!r} has unknown kind {kind!r}; expected one of {', '.join(KNOWN_SERVER_KINDS)}"
+                )
+        return self
+
+
+class ThinkTime(_Model):
+    min: float = Field(default=0.5, ge=0)
+    max: float = Field(default=1.5, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ThinkTime:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class LoadConfig(_Model):
+    users: int = Field(ge=1, le=100_000)
+    spawn_rate: float = Field(default=10.0, gt=0)
+    duration_s: float = Field(gt=0)
+    think_time_s: ThinkTime = Field(default_factory=ThinkTime)
+    request_timeout_s: float = Field(default=10.0, gt=0)
+    stop_timeout_s: float = Field(default=5.0, ge=0)
+
+
+class LatencySla(_Model):
+    name: str
+    kind: Literal["latency"]
+    percentile: float = Field(gt=0, le=100)
+    max_s: float = Field(gt=0)
+    request: str | None = None
+
+
+class ErrorRateSla(_Model):
+    name: str
+    kind: Literal["error_rate"]
+    max_ratio: float = Field(ge=0, le=1)
+    request: str | None = None
+
+
+Sla = Annotated[LatencySla | ErrorRateSla, Field(discriminator="kind")]
+
+
+class Scenario(_Model):
+    version: Literal[1] = 1
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=80)
+    description: str = ""
+    seed: int = 0
+    system: SystemConfig
+    load: LoadConfig
+    slas: list[Sla] = Field(default_factory=list)
+
+    def resolved(self) -> dict[str, Any]:
+        """The scenario as played, defaults filled (what goes to ``scenario.yaml``)."""
+        return self.model_dump(mode="json")
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part in ("latency", "error", "error_rate") and path.endswith("]"):
+            continue  # pydantic adds the discriminator tag to the location; the user never wrote it
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(top level)"
+
+
+def parse_scenario(data: Any, source: str) -> Scenario:
+    """Validate already-parsed YAML data. Raises :class:`ScenarioError`."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key"
+            lines.append(f"{source}: {_format_loc(tuple(err['loc']))}: {msg}")
+        raise ScenarioError("\n".join(lines)) from None
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:
+    """Apply ``key.path=value`` overrides (value parsed as YAML) to a copy of ``data``."""
+    import copy
+
+    result = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ScenarioError(f"--set {item!r}: expected KEY.PATH=VALUE")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ScenarioError(f"--set {key}: value is not valid YAML: {exc}") from None
+        node: Any = result
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+                node = node[int(part)]
+                continue
+            if not isinstance(node, dict):
+                raise ScenarioError(f"{source}: --set {key}: {'.'.join(parts[: i + 1])} is not a mapping")
+            node = node.setdefault(part, {})
+        last = parts[-1]
+        if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            node[int(last)] = value
+        elif isinstance(node, dict):
+            node[last] = value
+        else:
+            raise ScenarioError(f"{source}: --set {key}: {'.'.join(parts[:-1])} is not a mapping")
+    return result
+
+
+def load_scenario(path: Path, overrides: list[str] | None = None) -> Scenario:
+    """Read, override and validate a scenario file. Raises :class:`ScenarioError`."""
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{source}: no such scenario file") from None
+    except OSError as exc:
+        raise ScenarioError(f"{source}: cannot read: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ScenarioError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if data is None:
+        raise ScenarioError(f"{source}: the file is empty; expected a scenario mapping")
+    if overrides:
+        if not isinstance(data, dict):
+            raise ScenarioError(f"{source}: expected a mapping at the top level")
+        data = apply_overrides(data, overrides, source)
+    return parse_scenario(data, source)
