@@ -70,7 +70,9 @@ class ScriptedAgent:
     ) -> None:
         unknown = {kind for kind in server_kinds.values() if kind not in SCRIPTS}
         if unknown:
-            raise ValueError(f"no agent script for server kind(s) {sorted(unknown)}; known: {sorted(SCRIPTS)}")
+            raise ValueError(
+                f"no agent script for server kind(s) {sorted(unknown)}; known: {sorted(SCRIPTS)}"
+            )
         self._manager = manager
         self._servers = sorted(server_kinds.items())
         self._seed = seed
@@ -97,7 +99,9 @@ class ScriptedAgent:
                 await self._sleep(self._llm_latency_s)
             started = self._mono()
             try:
-                await self._manager.call_tool(server, tool, args, request_id=request_id, session_id=session_id)
+                await self._manager.call_tool(
+                    server, tool, args, request_id=request_id, session_id=session_id
+                )
             except ToolCallError as exc:
                 result.tool_calls.append(
                     ToolCallRecord(server, tool, exc.outcome, self._mono() - started, exc.detail)

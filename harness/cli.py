@@ -48,12 +48,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("scenario", type=Path, help="scenario file (YAML)")
     run.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override a scenario value by key path, e.g. load.users=100 (repeatable; value parsed as YAML)",
     )
-    run.add_argument("--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)")
     run.add_argument(
-        "--progress-interval", type=float, default=5.0, metavar="S", help="seconds between progress lines (default 5)"
+        "--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)"
+    )
+    run.add_argument(
+        "--progress-interval",
+        type=float,
+        default=5.0,
+        metavar="S",
+        help="seconds between progress lines (default 5)",
     )
 
     validate = sub.add_parser("validate", help="check a scenario file; nothing is started")

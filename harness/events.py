@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["TABLES", "EventWriter", "NullEventWriter", "EventSink"]
+__all__ = ["TABLES", "EventSink", "EventWriter", "NullEventWriter"]
 
 TABLES = ("requests", "calls", "breaker", "faults", "samples")
 
@@ -81,7 +81,10 @@ class EventWriter(EventSink):
             return
         self._buffer.append(json.dumps(row, separators=(",", ":"), default=str))
         self.rows_written += 1
-        if len(self._buffer) >= self._flush_rows or self._clock() - self._last_flush >= self._flush_interval_s:
+        if (
+            len(self._buffer) >= self._flush_rows
+            or self._clock() - self._last_flush >= self._flush_interval_s
+        ):
             self.flush()
 
     def flush(self) -> None:

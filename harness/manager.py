@@ -101,7 +101,11 @@ class ResilientMCPManager:
     async def start(self) -> dict[str, str]:
         """Open a session to every server; returns ``{server: error}`` for those that failed."""
         results = await asyncio.gather(*(self._ensure_connection(s) for s in self._servers.values()))
-        return {s.spec.name: s.last_connect_error for s, ok in zip(self._servers.values(), results) if not ok}
+        return {
+            s.spec.name: s.last_connect_error
+            for s, ok in zip(self._servers.values(), results, strict=True)
+            if not ok
+        }
 
     def breaker_state(self, server: str) -> BreakerState:
         return self._server(server).breaker.state
@@ -164,7 +168,13 @@ class ResilientMCPManager:
             raise KeyError(f"unknown MCP server {name!r}; known: {', '.join(self._servers)}") from None
 
     async def _attempt(
-        self, srv: _Server, tool: str, arguments: dict[str, Any], attempt: int, request_id: str, session_id: str
+        self,
+        srv: _Server,
+        tool: str,
+        arguments: dict[str, Any],
+        attempt: int,
+        request_id: str,
+        session_id: str,
     ) -> CallToolResult:
         t_start = self._wall()
         m_start = self._mono()
@@ -186,7 +196,7 @@ class ResilientMCPManager:
                 outcome, error = "timeout", f"no answer within {self.config.call_timeout_s}s"
             except ConnectionFailedError as exc:
                 outcome, error = "transport_error", str(exc)
-            except Exception as exc:  # noqa: BLE001 - any transport/protocol failure of the SDK is an outcome
+            except Exception as exc:
                 outcome, error = "transport_error", describe(exc)
             else:
                 if result.isError:

@@ -44,7 +44,9 @@ WORKER = f"{SETTINGS.get('worker', 'local')}-{os.getpid()}"
 _think = SETTINGS.get("think_time_s", {"min": 0.5, "max": 1.5})
 _session_numbers = itertools.count(1)
 _writer: EventSink = (
-    EventWriter(Path(SETTINGS["events_dir"]), "requests", WORKER) if "events_dir" in SETTINGS else NullEventWriter()
+    EventWriter(Path(SETTINGS["events_dir"]), "requests", WORKER)
+    if "events_dir" in SETTINGS
+    else NullEventWriter()
 )
 
 

@@ -45,7 +45,9 @@ class _Gateway:
         self.config = config
         if config.events_dir is not None:
             self.calls_sink: EventSink = EventWriter(config.events_dir, "calls", config.source)
-            self.breaker_sink: EventSink = EventWriter(config.events_dir, "breaker", config.source, flush_rows=1)
+            self.breaker_sink: EventSink = EventWriter(
+                config.events_dir, "breaker", config.source, flush_rows=1
+            )
         else:
             self.calls_sink = self.breaker_sink = NullEventWriter()
         self.manager = ResilientMCPManager(
@@ -107,8 +109,12 @@ class _Gateway:
             }
         except TimeoutError:
             status = 504
-            content = {"request_id": request_id, "session_id": session_id, "outcome": "timeout",
-                       "reply": f"the turn took longer than {self.config.agent.turn_timeout_s}s"}
+            content = {
+                "request_id": request_id,
+                "session_id": session_id,
+                "outcome": "timeout",
+                "reply": f"the turn took longer than {self.config.agent.turn_timeout_s}s",
+            }
         finally:
             self.metrics.active.dec()
             self.metrics.duration.observe(time.monotonic() - started)
@@ -131,9 +137,15 @@ class _Gateway:
     async def ready(self, request: Request) -> Response:
         if not self.started:
             return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
-        down = {name: m["last_connect_error"] for name, m in self.manager.get_metrics().items() if not m["connected"]}
+        down = {
+            name: m["last_connect_error"]
+            for name, m in self.manager.get_metrics().items()
+            if not m["connected"]
+        }
         if down:
-            return JSONResponse({"ready": False, "reason": "servers not connected", "servers": down}, status_code=503)
+            return JSONResponse(
+                {"ready": False, "reason": "servers not connected", "servers": down}, status_code=503
+            )
         return JSONResponse({"ready": True})
 
     async def prometheus(self, request: Request) -> Response:

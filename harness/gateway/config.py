@@ -79,6 +79,7 @@ def load_gateway_config(path: Path) -> GatewayConfig:
         return GatewayConfig.model_validate(data)
     except ValidationError as exc:
         lines = [
-            f"{path}: {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+            f"{path}: {'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}"
+            for err in exc.errors()
         ]
         raise ConfigError("\n".join(lines)) from None

@@ -27,17 +27,27 @@ class _ManagerCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         calls = CounterMetricFamily(
-            "mcp_tool_calls", "Tool-call attempts through the manager, by outcome", labels=["server", "tool", "outcome"]
+            "mcp_tool_calls",
+            "Tool-call attempts through the manager, by outcome",
+            labels=["server", "tool", "outcome"],
         )
         for (server, tool, outcome), count in sorted(self._manager.outcomes.items()):
             calls.add_metric([server, tool, outcome], count)
         yield calls
         state = GaugeMetricFamily(
-            "circuit_breaker_state", "Breaker state per server (0 closed, 1 open, 2 half-open)", labels=["server"]
+            "circuit_breaker_state",
+            "Breaker state per server (0 closed, 1 open, 2 half-open)",
+            labels=["server"],
         )
-        health = GaugeMetricFamily("mcp_server_health", "1 when the server's session is up", labels=["server"])
-        in_flight = GaugeMetricFamily("mcp_session_in_flight", "Tool calls in flight per server", labels=["server"])
-        reconnects = CounterMetricFamily("mcp_session_reconnects", "Sessions reopened per server", labels=["server"])
+        health = GaugeMetricFamily(
+            "mcp_server_health", "1 when the server's session is up", labels=["server"]
+        )
+        in_flight = GaugeMetricFamily(
+            "mcp_session_in_flight", "Tool calls in flight per server", labels=["server"]
+        )
+        reconnects = CounterMetricFamily(
+            "mcp_session_reconnects", "Sessions reopened per server", labels=["server"]
+        )
         for server, m in self._manager.get_metrics().items():
             state.add_metric([server], BREAKER_STATE_VALUE[m["breaker_state"]])
             health.add_metric([server], 1.0 if m["connected"] else 0.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the agent gateway (the system under test) on its own, for interactive use. "
         "Endpoints: POST /v1/sessions/{id}/messages, GET /health, /ready, /metrics.",
     )
-    parser.add_argument("--config", type=Path, help="gateway config (JSON or YAML); default: weather over stdio")
+    parser.add_argument(
+        "--config", type=Path, help="gateway config (JSON or YAML); default: weather over stdio"
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8080, help="port to bind (default 8080)")
     parser.add_argument(
@@ -48,7 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if not is_loopback(args.host) and not args.allow_remote:
-        print(f"chaosbench gateway: refusing non-loopback host {args.host!r} without --allow-remote", file=sys.stderr)
+        print(
+            f"chaosbench gateway: refusing non-loopback host {args.host!r} without --allow-remote",
+            file=sys.stderr,
+        )
         return 2
     try:
         config = load_gateway_config(args.config) if args.config else default_config()
@@ -58,9 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     app = build_app(config, errlog=sys.stderr)
     server = uvicorn.Server(
         uvicorn.Config(
-            app, host=args.host, port=args.port, log_level=args.log_level, access_log=False, lifespan="on",
+            app,
+            host=args.host,
+            port=args.port,
+            log_level=args.log_level,
+            access_log=False,
+            lifespan="on",
             timeout_graceful_shutdown=10,
         )
     )
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, restores the previous handlers and then
+    # re-raises the signal; with these handlers in place that re-raise ends the process with 0.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: None)
     server.run()
     return 0 if server.started else 3

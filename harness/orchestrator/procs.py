@@ -86,10 +86,8 @@ class ManagedProcess:
         """SIGTERM, wait up to ``grace_s``, then SIGKILL the group and known descendants."""
         self.remember_descendants()
         self.signal(signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=grace_s)
-        except subprocess.TimeoutExpired:
-            pass
         self._kill_leftovers()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.popen.wait(timeout=5.0)

@@ -63,7 +63,11 @@ def scrape(base_url: str, timeout_s: float = 1.0) -> GatewaySnapshot | None:
 
 
 def format_progress(
-    elapsed_s: float, duration_s: float, now: GatewaySnapshot | None, before: GatewaySnapshot | None, dt_s: float
+    elapsed_s: float,
+    duration_s: float,
+    now: GatewaySnapshot | None,
+    before: GatewaySnapshot | None,
+    dt_s: float,
 ) -> str:
     head = f"[{elapsed_s:5.0f}s/{duration_s:.0f}s]"
     if now is None:

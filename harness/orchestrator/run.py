@@ -110,7 +110,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, stream: 
             _play(state, sampler)
         except _StartError as exc:
             record.status, record.reason = "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 - top level of the run: record, then report what we have
+        except Exception as exc:
             record.status, record.reason = "failed", f"harness error: {exc!r}"
             traceback.print_exc(file=stream)
         finally:
@@ -141,8 +141,21 @@ def _play(state: _Run, sampler: Sampler) -> None:
 
 def _start_http_server(state: _Run, name: str, kind: str) -> None:
     port = free_port()
-    argv = [sys.executable, "-m", "fault_servers", "serve", kind, "--transport", "http",
-            "--host", "127.0.0.1", "--port", str(port), "--seed", str(state.scenario.seed)]
+    argv = [
+        sys.executable,
+        "-m",
+        "fault_servers",
+        "serve",
+        kind,
+        "--transport",
+        "http",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--seed",
+        str(state.scenario.seed),
+    ]
     faults_file = _write_fault_file(state, name)
     if faults_file is not None:
         argv += ["--faults", str(faults_file)]
@@ -173,8 +186,17 @@ def _gateway_servers(state: _Run) -> dict[str, dict[str, Any]]:
             port = _port_of(state.servers[name])
             servers[name] = {"kind": kind, "transport": "http", "url": f"http://127.0.0.1:{port}/mcp"}
         else:
-            command = [sys.executable, "-m", "fault_servers", "serve", kind, "--transport", "stdio",
-                       "--seed", str(sc.seed)]
+            command = [
+                sys.executable,
+                "-m",
+                "fault_servers",
+                "serve",
+                kind,
+                "--transport",
+                "stdio",
+                "--seed",
+                str(sc.seed),
+            ]
             faults_file = _write_fault_file(state, name)
             if faults_file is not None:
                 command += ["--faults", str(faults_file)]
@@ -202,7 +224,9 @@ def _start_gateway(state: _Run) -> None:
     state.gateway_url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "harness.gateway", "--config", str(config_path), "--port", str(port)]
     state.gateway = ManagedProcess("gateway", argv, state.run.logs / "gateway.log")
-    state.say(f"  gateway starting on {state.gateway_url} ({sc.system.transport} to {len(sc.system.servers)} server(s))")
+    state.say(
+        f"  gateway starting on {state.gateway_url} ({sc.system.transport} to {len(sc.system.servers)} server(s))"
+    )
     _wait_ready(state, state.gateway, f"{state.gateway_url}/ready", state.options.gateway_ready_timeout_s)
 
 
@@ -225,7 +249,9 @@ def _wait_ready(state: _Run, proc: ManagedProcess, url: str, timeout_s: float) -
         except httpx.HTTPError as exc:
             last = type(exc).__name__
         time.sleep(0.2)
-    raise _StartError(f"{proc.name} not ready at {url} within {timeout_s}s (last: {last}); log {proc.log_path}")
+    raise _StartError(
+        f"{proc.name} not ready at {url} within {timeout_s}s (last: {last}); log {proc.log_path}"
+    )
 
 
 def _start_locust(state: _Run) -> None:
@@ -241,11 +267,31 @@ def _start_locust(state: _Run) -> None:
     }
     settings_path = run.runtime / "locust.json"
     settings_path.write_text(json.dumps(settings), encoding="utf-8")
-    argv = [sys.executable, "-m", "locust", "-f", spec.origin, "--headless", "--host", state.gateway_url,
-            "--users", str(sc.load.users), "--spawn-rate", str(sc.load.spawn_rate),
-            "--run-time", f"{sc.load.duration_s:g}s", "--stop-timeout", f"{sc.load.stop_timeout_s:g}",
-            "--csv", str(run.locust / "locust"), "--only-summary", "--loglevel", "WARNING",
-            "--exit-code-on-error", "0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        spec.origin,
+        "--headless",
+        "--host",
+        state.gateway_url,
+        "--users",
+        str(sc.load.users),
+        "--spawn-rate",
+        str(sc.load.spawn_rate),
+        "--run-time",
+        f"{sc.load.duration_s:g}s",
+        "--stop-timeout",
+        f"{sc.load.stop_timeout_s:g}",
+        "--csv",
+        str(run.locust / "locust"),
+        "--only-summary",
+        "--loglevel",
+        "WARNING",
+        "--exit-code-on-error",
+        "0",
+    ]
     env = {**os.environ, "CHAOSBENCH_LOCUST_CONFIG": str(settings_path)}
     state.locust = ManagedProcess("locust", argv, run.logs / "locust.log", env=env)
     state.say(f"  load: {sc.load.users} users (spawn {sc.load.spawn_rate:g}/s) for {sc.load.duration_s:g}s")
@@ -270,7 +316,9 @@ def _watch(state: _Run, sampler: Sampler) -> None:
                 state.record.status = "completed"
             else:
                 state.record.status = "failed"
-                state.record.reason = f"Locust exited with code {code}; log {state.locust.log_path}:\n{state.locust.log_tail()}"
+                state.record.reason = (
+                    f"Locust exited with code {code}; log {state.locust.log_path}:\n{state.locust.log_tail()}"
+                )
             return
         for proc in [state.gateway, *state.servers.values()]:
             if not proc.alive():
@@ -289,8 +337,12 @@ def _watch(state: _Run, sampler: Sampler) -> None:
             next_sample += 1.0
             if now >= next_progress:
                 if now > started + 0.5:
-                    state.say("  " + format_progress(now - started, sc.load.duration_s, snapshot, previous,
-                                                     now - previous_at))
+                    state.say(
+                        "  "
+                        + format_progress(
+                            now - started, sc.load.duration_s, snapshot, previous, now - previous_at
+                        )
+                    )
                 previous, previous_at = snapshot, now
                 next_progress += state.options.progress_interval_s
         time.sleep(0.1)
@@ -326,17 +378,32 @@ def _record_faults(state: _Run, faults: EventWriter) -> None:
         for fault in server.faults:
             params = fault.model_dump(exclude_none=True)
             kind = params.pop("kind")
-            faults.write({"t_start": proc.started_at, "t_end": proc.stopped_at or time.time(),
-                          "target": name, "kind": kind, "params": json.dumps(params, sort_keys=True)})
+            faults.write(
+                {
+                    "t_start": proc.started_at,
+                    "t_end": proc.stopped_at or time.time(),
+                    "target": name,
+                    "kind": kind,
+                    "params": json.dumps(params, sort_keys=True),
+                }
+            )
 
 
 def _report(run: RunDir, stream: TextIO, runner: Callable[..., Any] = subprocess.run) -> int:
-    compact = runner([sys.executable, "-m", "reports", "compact", str(run.path)],
-                     capture_output=True, text=True, check=False)
+    compact = runner(
+        [sys.executable, "-m", "reports", "compact", str(run.path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if compact.returncode != 0:
         print(f"warning: could not compact events: {compact.stderr.strip()}", file=stream)
-    rendered = runner([sys.executable, "-m", "reports", "render", str(run.path)],
-                      capture_output=True, text=True, check=False)
+    rendered = runner(
+        [sys.executable, "-m", "reports", "render", str(run.path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     stream.write(rendered.stdout)
     stream.write(rendered.stderr)
     stream.flush()

@@ -99,7 +99,9 @@ class CircuitBreaker:
             if now - self._opened_at < self.config.recovery_timeout_s:
                 return Permit(False, BreakerState.OPEN, self._generation), transitions
             transitions.append(
-                self._move(now, BreakerState.HALF_OPEN, f"recovery timeout {self.config.recovery_timeout_s}s elapsed")
+                self._move(
+                    now, BreakerState.HALF_OPEN, f"recovery timeout {self.config.recovery_timeout_s}s elapsed"
+                )
             )
         if self._state is BreakerState.HALF_OPEN:
             if self._probes_in_flight >= self.config.half_open_max_calls:

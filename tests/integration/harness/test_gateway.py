@@ -1,0 +1,118 @@
+"""The gateway app with its lifespan, over a real stdio weather server."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from starlette.testclient import TestClient
+
+from harness.gateway import GatewayConfig, GatewayServer, build_app
+from tests.integration.harness.conftest import stdio_command
+
+pytestmark = pytest.mark.integration
+
+
+def make_client(
+    tmp_path: Path, faults: list[dict[str, object]] | None = None, **manager: object
+) -> TestClient:
+    config = GatewayConfig(
+        seed=3,
+        servers={
+            "weather": GatewayServer(
+                kind="weather", transport="stdio", command=stdio_command(tmp_path, faults)
+            )
+        },
+        manager=manager,  # type: ignore[arg-type]
+        events_dir=tmp_path / "events",
+    )
+    return TestClient(build_app(config))
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    with make_client(tmp_path) as c:
+        yield c
+
+
+def read_rows(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_ready_and_health_report_the_connected_server(client: TestClient) -> None:
+    assert client.get("/ready").json() == {"ready": True}
+    health = client.get("/health").json()
+    assert health["status"] == "healthy"
+    assert health["servers"]["weather"]["breaker_state"] == "closed"
+
+
+def test_a_turn_runs_its_scripted_tool_calls_and_echoes_the_request_id(client: TestClient) -> None:
+    response = client.post("/v1/sessions/s1/messages", json={"turn": 0}, headers={"X-Request-ID": "abc"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["request_id"] == "abc" and response.headers["x-request-id"] == "abc"
+    assert len(body["tool_calls"]) == 2
+    assert all(c["outcome"] == "ok" for c in body["tool_calls"])
+
+
+def test_the_same_session_and_turn_replays_the_same_tool_calls(client: TestClient) -> None:
+    first = client.post("/v1/sessions/s9/messages", json={"turn": 4}).json()["tool_calls"]
+    again = client.post("/v1/sessions/s9/messages", json={"turn": 4}).json()["tool_calls"]
+    assert [c["tool"] for c in first] == [c["tool"] for c in again]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"{not json", 400, "body is not JSON"),
+        (b"[1, 2]", 400, "body must be a JSON object"),
+        (b'{"turn": -1}', 400, "turn must be a non-negative integer"),
+        (b'{"turn": "x"}', 400, "turn must be a non-negative integer"),
+        (b"x" * 70_000, 413, "body too large"),
+    ],
+)
+def test_bad_bodies_get_a_clear_4xx(client: TestClient, body: bytes, status: int, error: str) -> None:
+    response = client.post("/v1/sessions/s1/messages", content=body)
+    assert response.status_code == status
+    assert response.json()["error"] == error
+
+
+def test_tool_errors_become_502_and_an_open_breaker_503(tmp_path: Path) -> None:
+    faults = [{"kind": "error", "probability": 1.0}]
+    with make_client(tmp_path, faults, breaker={"failure_threshold": 2, "recovery_timeout_s": 60}) as c:
+        statuses = [c.post(f"/v1/sessions/s{i}/messages", json={"turn": 0}).status_code for i in range(4)]
+        health = c.get("/health")
+    assert statuses == [502, 502, 503, 503]
+    assert health.status_code == 503 and health.json()["status"] == "unhealthy"
+
+
+def test_metrics_parse_and_tool_call_counters_agree_with_the_calls_table(tmp_path: Path) -> None:
+    with make_client(
+        tmp_path, [{"kind": "error", "probability": 0.3}], breaker={"failure_threshold": 100}
+    ) as c:
+        for i in range(20):
+            c.post(f"/v1/sessions/s{i}/messages", json={"turn": i})
+        exposition = c.get("/metrics").text
+    families = {f.name: f for f in text_string_to_metric_families(exposition)}
+    counted = Counter(
+        {
+            (s.labels["server"], s.labels["tool"], s.labels["outcome"]): int(s.value)
+            for s in families["mcp_tool_calls"].samples
+            if s.name == "mcp_tool_calls_total"
+        }
+    )
+    rows = read_rows(tmp_path / "events" / "calls.gateway.jsonl")
+    assert counted == Counter((r["server"], r["tool"], r["outcome"]) for r in rows)
+    assert {"ok", "tool_error"} <= {outcome for _, _, outcome in counted}
+    requests = sum(s.value for s in families["agent_requests"].samples if s.name == "agent_requests_total")
+    assert requests == 20
+    assert {
+        "agent_request_duration_seconds",
+        "active_agents_current",
+        "circuit_breaker_state",
+        "mcp_server_health",
+    } <= families.keys()

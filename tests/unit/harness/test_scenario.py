@@ -1,0 +1,119 @@
+"""Scenario loading: defaults, overrides, and errors that name the file, the key path and what was expected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.errors import ScenarioError
+from harness.scenario import Scenario, load_scenario
+
+REPO = Path(__file__).resolve().parents[3]
+MINIMAL = {
+    "name": "tiny",
+    "system": {"servers": {"weather": {}}},
+    "load": {"users": 2, "duration_s": 3},
+}
+
+
+def write(tmp_path: Path, data: object, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data, encoding="utf-8")
+    return path
+
+
+def test_every_shipped_scenario_is_valid() -> None:
+    files = sorted((REPO / "scenarios").glob("*.yaml"))
+    assert files, "no scenario files found"
+    for path in files:
+        assert isinstance(load_scenario(path), Scenario)
+
+
+def test_defaults_are_filled_in_the_resolved_scenario(tmp_path: Path) -> None:
+    resolved = load_scenario(write(tmp_path, MINIMAL)).resolved()
+    assert resolved["system"]["transport"] == "http"
+    assert resolved["system"]["manager"]["breaker"]["failure_threshold"] == 5
+    assert resolved["load"]["think_time_s"] == {"min": 0.5, "max": 1.5}
+    assert load_scenario(write(tmp_path, resolved, "again.yaml")).resolved() == resolved
+
+
+def test_set_overrides_values_by_key_path_and_parses_yaml(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL)
+    scenario = load_scenario(
+        path, ["load.users=7", "system.transport=stdio", "system.manager.breaker.failure_threshold=2"]
+    )
+    assert scenario.load.users == 7
+    assert scenario.system.transport == "stdio"
+    assert scenario.system.manager.breaker.failure_threshold == 2
+
+
+def test_set_can_replace_a_list_item(tmp_path: Path) -> None:
+    data = {**MINIMAL, "slas": [{"name": "a", "kind": "error_rate", "max_ratio": 0.1}]}
+    scenario = load_scenario(write(tmp_path, data), ["slas.0.max_ratio=0.5"])
+    assert scenario.slas[0].max_ratio == 0.5  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("mutate", "expected"),
+    [
+        (lambda d: d["load"].update(users=0), "load.users: Input should be greater than or equal to 1"),
+        (lambda d: d["load"].update(bogus=1), "load.bogus: unknown key"),
+        (
+            lambda d: d["system"].update(transport="carrier-pigeon"),
+            "system.transport: Input should be 'http' or 'stdio'",
+        ),
+        (lambda d: d["system"]["servers"].update(nope={}), "unknown kind 'nope'"),
+        (
+            lambda d: d["system"]["servers"]["weather"].update(faults=[{"kind": "error"}]),
+            "system.servers.weather.faults[0].probability: Field required",
+        ),
+        (
+            lambda d: d["system"]["servers"]["weather"].update(
+                faults=[{"kind": "latency", "delay_s": 1, "min_s": 0}]
+            ),
+            "system.servers.weather.faults[0]: give either delay_s, or min_s and max_s",
+        ),
+        (
+            lambda d: d.update(slas=[{"name": "x", "kind": "latency", "percentile": 101, "max_s": 1}]),
+            "slas[0].percentile",
+        ),
+        (lambda d: d.update(slas=[{"name": "x", "kind": "vibes"}]), "slas[0]: Input tag 'vibes'"),
+    ],
+)
+def test_errors_name_the_file_and_key_path(tmp_path: Path, mutate: object, expected: str) -> None:
+    import copy
+
+    data = copy.deepcopy(MINIMAL)
+    mutate(data)  # type: ignore[operator]
+    path = write(tmp_path, data)
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert str(path) in str(info.value)
+    assert expected in str(info.value)
+
+
+def test_a_yaml_syntax_error_gives_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "name: x\nload: [unclosed\n")
+    with pytest.raises(ScenarioError, match=r"not valid YAML at line \d+"):
+        load_scenario(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("", "the file is empty"), ("- a\n- b\n", "expected a mapping")]
+)
+def test_empty_or_non_mapping_files_are_rejected(tmp_path: Path, text: str, expected: str) -> None:
+    with pytest.raises(ScenarioError, match=expected):
+        load_scenario(write(tmp_path, text))
+
+
+def test_a_missing_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        load_scenario(tmp_path / "absent.yaml")
+
+
+@pytest.mark.parametrize("override", ["noequals", "=3", "load.users.deeper=1"])
+def test_malformed_overrides_are_rejected(tmp_path: Path, override: str) -> None:
+    with pytest.raises(ScenarioError):
+        load_scenario(write(tmp_path, MINIMAL), [override])
