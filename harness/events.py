@@ -69,6 +69,10 @@ class EventWriter(EventSink):
         safe_source = "".join(c if c.isalnum() or c in "-_" else "_" for c in source)
         self.path = events_dir / f"{table}.{safe_source}.jsonl"
         self._file: IO[str] | None = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        if self._file.tell() > 0 and not _ends_with_newline(self.path):
+            # An earlier writer of this file died mid-line: start a fresh line so that the
+            # torn row stays one bad line instead of corrupting the first new one.
+            self._file.write("\n")
         self._buffer: list[str] = []
         self._flush_rows = flush_rows
         self._flush_interval_s = flush_interval_s
@@ -102,3 +106,9 @@ class EventWriter(EventSink):
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
+
+
+def _ends_with_newline(path: Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"

@@ -59,3 +59,12 @@ def test_file_name_follows_the_table_and_source_contract(tmp_path: Path) -> None
 def test_an_unknown_table_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown event table 'request'"):
         EventWriter(tmp_path, "request", "gw")
+
+
+def test_appending_after_a_torn_line_starts_a_fresh_line(tmp_path: Path) -> None:
+    path = tmp_path / "calls.gw.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2, "b', encoding="utf-8")
+    writer = EventWriter(tmp_path, "calls", "gw", flush_rows=1)
+    writer.write({"a": 3})
+    writer.close()
+    assert path.read_text(encoding="utf-8").splitlines() == ['{"a": 1}', '{"a": 2, "b', '{"a":3}']

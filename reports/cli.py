@@ -1,0 +1,119 @@
+"""Command line of the reports package: ``python -m reports {render,compact} RUN_DIR``.
+
+The orchestrator runs these as subprocesses, so the harness never imports this
+package. Exit codes follow ``docs/architecture.md``:
+
+``render``  0 every SLA held · 1 an SLA failed · 2 not a run directory or unreadable
+            input · 3 the run itself failed (status failed/interrupted/running), or
+            an unexpected error in this program (traceback on stderr)
+``compact`` 0 done · 2 not a run directory or unreadable input · 3 unexpected error
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from reports.errors import NotARunDirError, ReportError
+from reports.load import compact_events
+from reports.render import RenderOutcome, render_run
+from reports.sla import format_value
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "main", "verdict_block"]
+
+EXIT_BAD_INPUT = 2
+EXIT_INTERNAL = 3
+
+_PROG = "python -m reports"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default ``sys.argv[1:]``) and return the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors and 0 on --help
+        if exc.code is None:
+            return 0
+        return exc.code if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    try:
+        if args.command == "render":
+            return _render(Path(args.run_dir), quiet=args.quiet, out=sys.stdout)
+        return _compact(Path(args.run_dir), quiet=args.quiet, out=sys.stdout)
+    except ReportError as exc:
+        print(f"{_PROG} {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except Exception:  # top level of the process: report the bug, never hide it
+        print(f"{_PROG} {args.command}: unexpected error:", file=sys.stderr)
+        traceback.print_exc(file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=_PROG, description="Analyse a chaosbench run directory.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    render = commands.add_parser(
+        "render",
+        help="evaluate SLAs and write report/summary.json, report.md and junit.xml",
+        description="Evaluate the run's SLAs and write its report; the exit code is the verdict.",
+    )
+    render.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `chaosbench run`")
+    render.add_argument("--quiet", action="store_true", help="print nothing on success")
+    compact = commands.add_parser(
+        "compact",
+        help="turn events/<table>.*.jsonl parts into events/<table>.parquet",
+        description="Compact each event table's JSONL parts into one Parquet file (atomically).",
+    )
+    compact.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `chaosbench run`")
+    compact.add_argument("--quiet", action="store_true", help="print nothing on success")
+    return parser
+
+
+def _render(run_dir: Path, *, quiet: bool, out: TextIO) -> int:
+    outcome = render_run(run_dir)
+    if not quiet:
+        out.write(verdict_block(outcome))
+    return outcome.exit_code
+
+
+def _compact(run_dir: Path, *, quiet: bool, out: TextIO) -> int:
+    """Compact the run's events; raises NotARunDirError for a directory without scenario.yaml."""
+    if not run_dir.is_dir():
+        raise NotARunDirError(run_dir, "no such directory")
+    if not (run_dir / "scenario.yaml").is_file():
+        raise NotARunDirError(run_dir, "scenario.yaml is missing")
+    counts = compact_events(run_dir / "events")
+    if not quiet:
+        tables = ", ".join(f"{name} {rows}" for name, rows in counts.items()) or "no event tables"
+        out.write(f"compacted {run_dir / 'events'}: {tables}\n")
+    return 0
+
+
+def verdict_block(outcome: RenderOutcome) -> str:
+    """The few lines the CLI prints: verdict, one line per SLA, where the report is."""
+    summary = outcome.summary
+    lines = [
+        f"chaosbench {summary.get('scenario') or ''}: {outcome.verdict.upper()} (exit {outcome.exit_code})",
+    ]
+    if outcome.verdict == "error":
+        reason = summary.get("reason") or "no reason recorded"
+        lines.append(f"  run {summary['status']}: {reason}")
+    slas: Sequence[dict[str, Any]] = summary["slas"]
+    if not slas:
+        lines.append("  no SLAs set")
+    for sla in slas:
+        unit = str(sla.get("unit") or "")
+        mark = "PASS" if sla["passed"] else "FAIL"
+        measured = format_value(sla.get("measured"), unit)
+        line = (
+            f"  {mark}  {sla['name']}: {measured} (threshold <= {format_value(sla.get('threshold'), unit)})"
+        )
+        if sla.get("measured") is None:  # nothing measured: the detail says why
+            line += f" — {sla.get('detail')}"
+        lines.append(line)
+    lines.append(f"report: {outcome.markdown_path}")
+    return "\n".join(lines) + "\n"

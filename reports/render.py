@@ -1,0 +1,132 @@
+"""Rendering a run directory's report: ``report/summary.json``, ``report.md`` and ``junit.xml``.
+
+:func:`render_run` is the whole pipeline the CLI runs: load the run directory,
+evaluate its SLAs, read Locust's own statistics for comparison, build the
+summary document and write the three files. Each file is written to a temporary
+name and renamed into place, so a reader (a CI step) never sees half a report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reports.atomic import write_bytes_atomically
+from reports.errors import RunFileError
+from reports.load import load_run
+from reports.locust_csv import LocustStats, read_locust_stats
+from reports.markdown import render_markdown
+from reports.sla import evaluate_slas, format_value
+from reports.summary import build_summary
+
+__all__ = ["JUNIT_CLASSNAME", "RenderOutcome", "render_junit", "render_run", "write_report"]
+
+JUNIT_CLASSNAME = "chaosbench.sla"
+
+# Characters XML 1.0 cannot hold at all, even escaped (control characters in an error text).
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+@dataclass(frozen=True)
+class RenderOutcome:
+    """What :func:`render_run` produced: the summary document and where the files are."""
+
+    summary: dict[str, Any]
+    summary_path: Path
+    markdown_path: Path
+    junit_path: Path
+
+    @property
+    def verdict(self) -> str:
+        """``pass``, ``fail`` or ``error``."""
+        return str(self.summary["verdict"])
+
+    @property
+    def exit_code(self) -> int:
+        """0 pass, 1 an SLA failed, 3 the run itself failed."""
+        return int(self.summary["exit_code"])
+
+
+def render_run(run_dir: Path) -> RenderOutcome:
+    """Analyse a run directory and write its ``report/`` files.
+
+    Raises:
+        NotARunDirError: ``run_dir`` is not a run directory.
+        RunFileError: a file in it is unreadable or malformed (an unreadable Locust
+            CSV is only a warning: Locust's figures are a cross-check, not input).
+        OSError: the report files cannot be written.
+    """
+    run = load_run(Path(run_dir))
+    results = evaluate_slas(run.scenario.get("slas"), run.requests)
+    warnings: list[str] = []
+    locust: LocustStats | None = None
+    try:
+        locust = read_locust_stats(run.run_dir / "locust")
+    except RunFileError as exc:
+        warnings.append(f"Locust statistics ignored: {exc}")
+    summary = build_summary(run, results, locust, warnings)
+    return write_report(summary, run.run_dir / "report")
+
+
+def write_report(summary: dict[str, Any], report_dir: Path) -> RenderOutcome:
+    """Write ``summary.json``, ``report.md`` and ``junit.xml`` for a summary into ``report_dir``.
+
+    Raises:
+        OSError: the directory or a file cannot be written.
+    """
+    report_dir.mkdir(parents=True, exist_ok=True)
+    summary_path = report_dir / "summary.json"
+    markdown_path = report_dir / "report.md"
+    junit_path = report_dir / "junit.xml"
+    text = json.dumps(summary, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    write_bytes_atomically(summary_path, text.encode("utf-8"))
+    write_bytes_atomically(markdown_path, render_markdown(summary).encode("utf-8"))
+    write_bytes_atomically(junit_path, render_junit(summary))
+    return RenderOutcome(summary, summary_path, markdown_path, junit_path)
+
+
+def render_junit(summary: dict[str, Any]) -> bytes:
+    """Render the SLAs as JUnit XML: one ``<testcase>`` per SLA, ``<failure>`` on the failed ones.
+
+    The run's verdict and status go into ``<properties>``: a run that broke
+    (verdict ``error``) may still have SLAs that held on the data it has, and CI
+    should be able to see why the exit code is 3.
+    """
+    slas: list[dict[str, Any]] = summary["slas"]
+    failures = sum(1 for sla in slas if not sla["passed"])
+    suites = ET.Element("testsuites", tests=str(len(slas)), failures=str(failures), errors="0")
+    suite = ET.SubElement(
+        suites,
+        "testsuite",
+        name=_xml(f"chaosbench {summary.get('scenario') or ''}".strip()),
+        tests=str(len(slas)),
+        failures=str(failures),
+        errors="0",
+        skipped="0",
+    )
+    properties = ET.SubElement(suite, "properties")
+    for key in ("run_id", "scenario", "status", "reason", "verdict", "exit_code"):
+        value = summary.get(key)
+        ET.SubElement(properties, "property", name=key, value="" if value is None else _xml(value))
+    for sla in slas:
+        case = ET.SubElement(suite, "testcase", classname=JUNIT_CLASSNAME, name=_xml(sla["name"]))
+        if sla["passed"]:
+            continue
+        unit = str(sla.get("unit") or "")
+        message = (
+            f"measured {format_value(sla.get('measured'), unit)}, "
+            f"threshold <= {format_value(sla.get('threshold'), unit)}"
+        )
+        kind = _xml(sla.get("kind") or "unknown")
+        failure = ET.SubElement(case, "failure", message=_xml(message), type=f"sla.{kind}")
+        failure.text = _xml(sla.get("detail") or "")
+    ET.indent(suites)
+    return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True)) + b"\n"
+
+
+def _xml(value: object) -> str:
+    return _XML_INVALID.sub("\N{REPLACEMENT CHARACTER}", str(value))

@@ -1,0 +1,172 @@
+"""Evaluating a scenario's SLAs against the requests table.
+
+Semantics (``docs/architecture.md``, "SLA semantics"):
+
+- ``latency``: the ``percentile``-th nearest-rank percentile of ``latency_s`` over
+  requests whose outcome is not ``dropped`` (optionally only those whose ``name``
+  equals the SLA's ``request``) passes when it is ``<= max_s``.
+- ``error_rate``: ``(error + timeout) / (ok + error + timeout)`` passes when it is
+  ``<= max_ratio``. ``dropped`` requests (cut short by the end of the run, or never
+  sent) and unknown outcomes count on neither side.
+- An SLA with no data fails, saying so.
+
+The harness validates SLAs before a run, but a report may be rendered from an
+older or hand-edited run directory, so an SLA this module cannot evaluate (an
+unknown ``kind``, a missing field) becomes a failed result with a detail that
+says why, never an exception: one odd SLA must not hide the verdict on the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from reports.percentiles import is_finite_number, percentile
+
+__all__ = [
+    "NO_DATA",
+    "SlaResult",
+    "error_counts",
+    "evaluate_sla",
+    "evaluate_slas",
+    "format_threshold",
+    "format_value",
+]
+
+NO_DATA = "no requests recorded"
+
+_ERROR_OUTCOMES = ("error", "timeout")
+_COUNTED_OUTCOMES = ("ok", *_ERROR_OUTCOMES)
+
+
+@dataclass(frozen=True)
+class SlaResult:
+    """The outcome of one SLA: what was measured against what threshold, and why it passed or not.
+
+    ``unit`` is ``"s"`` for latency, ``"ratio"`` for error rates and ``""`` when the
+    SLA could not be evaluated; ``measured`` is ``None`` when there was no data.
+    """
+
+    name: str
+    kind: str
+    passed: bool
+    measured: float | None
+    threshold: float | None
+    unit: str
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the result as a JSON-ready dict (the shape used in ``summary.json``)."""
+        return asdict(self)
+
+
+def evaluate_slas(slas: Sequence[Mapping[str, Any]] | None, requests: pd.DataFrame) -> list[SlaResult]:
+    """Evaluate every SLA, in order. ``None`` or an empty list gives no results."""
+    return [evaluate_sla(sla, requests, index) for index, sla in enumerate(slas or [])]
+
+
+def evaluate_sla(sla: Mapping[str, Any], requests: pd.DataFrame, index: int = 0) -> SlaResult:
+    """Evaluate one SLA against the requests table (see the module docstring for semantics)."""
+    if not isinstance(sla, Mapping):
+        return SlaResult(f"sla #{index + 1}", "", False, None, None, "", f"invalid SLA: {sla!r}")
+    name = str(sla.get("name") or f"sla #{index + 1}")
+    kind = str(sla.get("kind", ""))
+    if kind == "latency":
+        return _evaluate_latency(name, sla, requests)
+    if kind == "error_rate":
+        return _evaluate_error_rate(name, sla, requests)
+    return SlaResult(name, kind, False, None, None, "", f"unknown SLA kind {kind!r}: cannot evaluate it")
+
+
+def error_counts(requests: pd.DataFrame) -> dict[str, int]:
+    """Count ``ok``, ``error`` and ``timeout`` outcomes (the terms of the error-rate formula)."""
+    counts = requests["outcome"].value_counts()
+    return {outcome: int(counts.get(outcome, 0)) for outcome in _COUNTED_OUTCOMES}
+
+
+def format_value(value: float | None, unit: str) -> str:
+    """Format a measured value or threshold for people: ``512.3 ms``, ``1.25 s``, ``3%``."""
+    if value is None:
+        return "n/a"
+    if unit == "s":
+        if abs(value) < 0.001:
+            return f"{value * 1000:.3g} ms"
+        if abs(value) < 1:
+            return f"{value * 1000:.1f} ms"
+        return f"{value:.3g} s" if abs(value) < 100 else f"{value:.0f} s"
+    if unit == "ratio":
+        return f"{value * 100:.3g}%"
+    return f"{value:.4g}"
+
+
+def format_threshold(result: SlaResult) -> str:
+    """Format an SLA's threshold as the condition it sets (``<= 1 s``)."""
+    if result.threshold is None:
+        return "n/a"
+    return f"<= {format_value(result.threshold, result.unit)}"
+
+
+def _select(requests: pd.DataFrame, sla: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
+    """Return the requests an SLA looks at (its ``request`` name, if any) and a phrase naming them."""
+    request = sla.get("request")
+    if request is None:
+        return requests, ""
+    return requests[requests["name"] == str(request)], f" for request {str(request)!r}"
+
+
+def _threshold(sla: Mapping[str, Any], key: str) -> float:
+    """Read a numeric SLA field.
+
+    Raises:
+        ValueError: the field is missing or not a finite number.
+    """
+    value = sla.get(key)
+    if not is_finite_number(value):
+        raise ValueError(f"invalid SLA: {key!r} must be a number, got {value!r}")
+    return float(value)
+
+
+def _evaluate_latency(name: str, sla: Mapping[str, Any], requests: pd.DataFrame) -> SlaResult:
+    try:
+        max_s = _threshold(sla, "max_s")
+        p = _threshold(sla, "percentile")
+        percentile([0.0], p)  # validates p before looking at data
+    except ValueError as exc:
+        return SlaResult(name, "latency", False, None, None, "s", str(exc))
+    selected, scope = _select(requests, sla)
+    latencies = selected.loc[selected["outcome"] != "dropped", "latency_s"].dropna()
+    if latencies.empty:
+        return SlaResult(name, "latency", False, None, max_s, "s", NO_DATA + scope)
+    values = np.sort(latencies.to_numpy(dtype=float))
+    measured = percentile(values, p)
+    passed = measured <= max_s
+    detail = (
+        f"p{p:g} of {values.size} non-dropped requests{scope} is {format_value(measured, 's')}"
+        f" ({'within' if passed else 'over'} {format_value(max_s, 's')})"
+    )
+    return SlaResult(name, "latency", passed, measured, max_s, "s", detail)
+
+
+def _evaluate_error_rate(name: str, sla: Mapping[str, Any], requests: pd.DataFrame) -> SlaResult:
+    try:
+        max_ratio = _threshold(sla, "max_ratio")
+    except ValueError as exc:
+        return SlaResult(name, "error_rate", False, None, None, "ratio", str(exc))
+    selected, scope = _select(requests, sla)
+    counts = error_counts(selected)
+    total = sum(counts.values())
+    if total == 0:
+        return SlaResult(name, "error_rate", False, None, max_ratio, "ratio", NO_DATA + scope)
+    failed = counts["error"] + counts["timeout"]
+    measured = failed / total
+    passed = measured <= max_ratio
+    detail = (
+        f"{counts['error']} error + {counts['timeout']} timeout of {total} requests{scope}"
+        f" = {format_value(measured, 'ratio')}"
+        f" ({'within' if passed else 'over'} {format_value(max_ratio, 'ratio')})"
+    )
+    return SlaResult(name, "error_rate", passed, measured, max_ratio, "ratio", detail)
