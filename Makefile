@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SCENARIO ?= scenarios/smoke.yaml
+SRC    := $(wildcard harness fault_servers reports scenarios tests bench)
 
 .PHONY: demo check test lint typecheck venv lock clean bench
 
@@ -27,8 +28,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check harness fault_servers reports scenarios tests bench
-	$(BIN)/ruff format --check harness fault_servers reports scenarios tests bench
+	$(BIN)/ruff check $(SRC)
+	$(BIN)/ruff format --check $(SRC)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
