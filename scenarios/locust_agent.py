@@ -5,16 +5,21 @@ in a process of its own (locust monkey-patches the process with gevent). Its
 settings come from the JSON file named by ``CHAOSBENCH_LOCUST_CONFIG``:
 
 ``{"events_dir": str, "worker": str, "think_time_s": {"min": f, "max": f},
-   "request_timeout_s": f, "connect_timeout_s": f}``
+   "request_timeout_s": f, "connect_timeout_s": f, "csv_prefix": str}``
 
 Every request a user issues becomes exactly one row of the ``requests`` table
 (``events/requests.<worker>-<pid>.jsonl``), written by the user itself rather than
 from Locust's request event, so that a request cut short by the end of the run
 (its greenlet killed) is still recorded, as ``dropped``.
+
+Locust's own ``<csv_prefix>_stats.csv`` is rewritten once more when Locust quits:
+its periodic writer runs every second, so its last snapshot can miss the final
+second of requests.
 """
 
 from __future__ import annotations
 
+import csv
 import itertools
 import json
 import os
@@ -25,6 +30,9 @@ from typing import Any
 
 import gevent
 from locust import FastHttpUser, between, events, task
+from locust.env import Environment
+from locust.runners import WorkerRunner
+from locust.stats import PERCENTILES_TO_REPORT, StatsCSV
 
 from harness.events import EventSink, EventWriter, NullEventWriter
 
@@ -50,9 +58,30 @@ _writer: EventSink = (
 )
 
 
+_environment: Environment | None = None
+
+
+@events.init.add_listener
+def _remember_environment(environment: Environment, **_kwargs: Any) -> None:
+    global _environment
+    _environment = environment
+
+
 @events.quitting.add_listener
 def _close_writer(**_kwargs: Any) -> None:
     _writer.close()
+
+
+@events.quit.add_listener
+def _write_final_stats_csv(**_kwargs: Any) -> None:
+    prefix = SETTINGS.get("csv_prefix")
+    if not prefix or _environment is None or isinstance(_environment.runner, WorkerRunner):
+        return
+    path = Path(f"{prefix}_stats.csv")
+    tmp = path.with_suffix(".csv.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        StatsCSV(_environment, PERCENTILES_TO_REPORT).requests_csv(csv.writer(f))
+    os.replace(tmp, path)
 
 
 def _is_timeout(error: BaseException | None) -> bool:

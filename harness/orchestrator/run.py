@@ -264,6 +264,7 @@ def _start_locust(state: _Run) -> None:
         "worker": "local",
         "think_time_s": sc.load.think_time_s.model_dump(),
         "request_timeout_s": sc.load.request_timeout_s,
+        "csv_prefix": str(run.locust / "locust"),
     }
     settings_path = run.runtime / "locust.json"
     settings_path.write_text(json.dumps(settings), encoding="utf-8")

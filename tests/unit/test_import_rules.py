@@ -47,3 +47,11 @@ def test_the_checker_sees_imports_inside_functions(tmp_path: Path) -> None:
     module = tmp_path / "m.py"
     module.write_text("def f():\n    from reports.load import load_run\n    import locust.env\n")
     assert imported_roots(module) == {"reports", "locust"}
+
+
+def test_the_test_process_is_not_monkey_patched_by_gevent() -> None:
+    """Locust runs only in its own subprocess; pytest's process must keep the real socket module."""
+    from gevent import monkey
+
+    assert not monkey.is_module_patched("socket")
+    assert not monkey.is_module_patched("threading")
