@@ -99,7 +99,15 @@ def _exec_module(module: str, args: list[str]) -> int:
     return 3  # pragma: no cover - execv does not return
 
 
+PASS_THROUGH = {"serve": ("fault_servers", ["serve"]), "gateway": ("harness.gateway", [])}
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PASS_THROUGH:
+        # Handed over whole, so that `chaosbench serve --help` shows the server's own options.
+        module, prefix = PASS_THROUGH[argv[0]]
+        return _exec_module(module, [*prefix, *argv[1:]])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "validate":
@@ -122,10 +130,6 @@ def main(argv: list[str] | None = None) -> int:
         return run_scenario(scenario, RunOptions(out=args.out, progress_interval_s=args.progress_interval))
     if args.command == "report":
         return _exec_module("reports", ["render", str(args.run_dir)])
-    if args.command == "serve":
-        return _exec_module("fault_servers", ["serve", *args.args])
-    if args.command == "gateway":
-        return _exec_module("harness.gateway", args.args)
     parser.error(f"unknown command {args.command}")
     return 2
 
