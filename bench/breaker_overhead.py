@@ -297,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     ):
         try:
             contenders.append(build())
-        except Exception as exc:  # an optional competitor that will not import is skipped, not fatal
+        except Exception as exc:  # noqa: BLE001 - a competitor that will not import is skipped, not fatal
             skipped[name] = f"{type(exc).__name__}: {exc}"
             print(f"skipping {name}: it did not import or start ({skipped[name]})", file=sys.stderr)
 

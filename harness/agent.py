@@ -91,8 +91,13 @@ class ScriptedAgent:
             calls.append((server, tool, make_args(rng)))
         return calls
 
-    async def run_turn(self, session_id: str, turn: int, request_id: str) -> TurnResult:
-        """Play one turn; stops at the first failed tool call, as an agent would report it."""
+    async def run_turn(
+        self, session_id: str, turn: int, request_id: str, deadline: float | None = None
+    ) -> TurnResult:
+        """Play one turn; stops at the first failed tool call, as an agent would report it.
+
+        ``deadline`` (monotonic seconds) bounds the whole turn: retries never sleep past it.
+        """
         result = TurnResult(outcome="ok")
         for server, tool, args in self.plan(session_id, turn):
             if self._llm_latency_s > 0:

@@ -185,7 +185,7 @@ class McpConnection:
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 self.error = ConnectionFailedError("the session's owner task was cancelled")
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - the owner task records every end; it never re-raises
             self.error = exc
         finally:
             self._session = None

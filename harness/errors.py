@@ -34,9 +34,12 @@ class ToolCallError(ChaosbenchError):
     ``transport_error``, ``timeout``, ``rejected_open``, ...).
     """
 
-    def __init__(self, server: str, tool: str, outcome: str, message: str) -> None:
+    def __init__(
+        self, server: str, tool: str, outcome: str, message: str, *, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(f"{server}.{tool}: {outcome}: {message}")
         self.server = server
         self.tool = tool
         self.outcome = outcome
         self.detail = message
+        self.retry_after_s = retry_after_s

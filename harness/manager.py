@@ -1,38 +1,68 @@
 """ResilientMCPManager: every tool call of the system under test goes through here.
 
 Per server it keeps one persistent MCP session (reopened lazily, with backoff,
-when it dies or keeps failing), a circuit breaker and a per-call timeout, and
-retries retryable outcomes. Every attempt is one row in the ``calls`` table and
-every breaker transition one row in ``breaker``.
+when it dies or keeps failing), a circuit breaker, a bulkhead, a retry planner
+with a retry budget, and, for tools marked idempotent, hedged requests. One call:
 
-Outcomes: ``ok``, ``tool_error`` (the tool answered ``isError``),
-``transport_error`` (no answer: connection refused, closed, protocol error),
-``timeout`` (no answer within ``call_timeout_s``), ``rejected_open`` (the breaker
-refused it), ``cancelled`` (the caller gave up; never counted against the server).
+    planner.start ─► attempt ─► [breaker admit ─► bulkhead slot ─► call within timeout
+                                 ─► breaker.record] ─► planner.decide ─► sleep ─► attempt ...
+
+Every attempt (and every hedge) is one row in the ``calls`` table and every
+breaker transition one row in ``breaker``. Outcomes: ``ok``, ``tool_error`` (the
+tool answered ``isError``), ``transport_error`` (no usable answer), ``timeout``,
+``rejected_open`` (the breaker refused), ``pool_timeout`` (no bulkhead slot),
+``cancelled`` (the caller gave up; never counted against the server).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+import httpx
 from mcp.types import CallToolResult, TextContent
 
-from harness.connection import ConnectionFailedError, HttpTarget, McpConnection, StdioTarget, describe
+from harness.connection import (
+    ConnectionFailedError,
+    HttpTarget,
+    McpConnection,
+    StdioTarget,
+    describe,
+    unwrap_exception,
+)
 from harness.errors import ToolCallError
 from harness.events import EventSink, NullEventWriter
-from harness.resilience.breaker import BreakerConfig, BreakerState, CircuitBreaker, Permit, Transition
+from harness.resilience import (
+    BreakerConfig,
+    BreakerState,
+    BudgetConfig,
+    Bulkhead,
+    BulkheadConfig,
+    CircuitBreaker,
+    HedgeConfig,
+    HedgePolicy,
+    Permit,
+    PoolTimeoutError,
+    RatioBudget,
+    RetryConfig,
+    RetryPlanner,
+    SlidingWindowConfig,
+    Stop,
+    Transition,
+    attempt_timeout_s,
+    hedged,
+)
 
-__all__ = ["FAILURE_OUTCOMES", "ManagerConfig", "ResilientMCPManager", "ServerSpec"]
+__all__ = ["ManagerConfig", "ResilientMCPManager", "ServerSpec"]
 
-FAILURE_OUTCOMES = frozenset({"tool_error", "transport_error", "timeout"})
-RETRYABLE_OUTCOMES = frozenset({"transport_error", "timeout"})
 #: Consecutive transport errors or timeouts after which a session is presumed broken and reopened.
 SESSION_FAILURES_BEFORE_REOPEN = 3
+RETRYABLE_FOR_SESSION = frozenset({"transport_error", "timeout"})
 
 
 @dataclass(frozen=True)
@@ -45,29 +75,42 @@ class ServerSpec:
 
 @dataclass(frozen=True)
 class ManagerConfig:
+    """How the manager treats every server (units in the names)."""
+
     call_timeout_s: float = 5.0
     connect_timeout_s: float = 10.0
-    max_attempts: int = 1
-    retry_backoff_s: float = 0.05
     max_in_flight_per_session: int = 64
-    breaker: BreakerConfig = field(default_factory=BreakerConfig)
-    failure_outcomes: frozenset[str] = FAILURE_OUTCOMES
+    breaker: BreakerConfig | SlidingWindowConfig = field(default_factory=BreakerConfig)
+    breaker_enabled: bool = True
+    retry: RetryConfig = field(default_factory=lambda: RetryConfig(max_attempts=1))
+    retry_budget: BudgetConfig | None = field(default_factory=BudgetConfig)
+    bulkhead: BulkheadConfig = field(
+        default_factory=lambda: BulkheadConfig(max_concurrent=64, max_queue=1000, max_wait_s=5.0)
+    )
+    hedge_tools: frozenset[str] = frozenset()
+    hedge: HedgeConfig = field(default_factory=HedgeConfig)
+    seed: int = 0
 
 
 @dataclass
 class _Server:
     spec: ServerSpec
     breaker: CircuitBreaker
+    bulkhead: Bulkhead
+    planner: RetryPlanner
+    hedge: HedgePolicy | None
     connection: McpConnection | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     failures_in_a_row: int = 0
     reconnects: int = 0
+    retries: int = 0
+    hedges: int = 0
     next_connect_at: float = 0.0
     last_connect_error: str = ""
 
 
 class ResilientMCPManager:
-    """Routes tool calls to MCP servers through breaker, timeout and retry."""
+    """Routes tool calls to MCP servers through breaker, bulkhead, timeout, retry and hedging."""
 
     def __init__(
         self,
@@ -83,7 +126,6 @@ class ResilientMCPManager:
         on_transition: Callable[[str, Transition], None] | None = None,
     ) -> None:
         self.config = config or ManagerConfig()
-        self._servers = {s.name: _Server(s, CircuitBreaker(self.config.breaker)) for s in servers}
         self._calls = calls_sink or NullEventWriter()
         self._breaker_events = breaker_sink or NullEventWriter()
         self._wall = wall_clock
@@ -91,8 +133,28 @@ class ResilientMCPManager:
         self._sleep = sleep
         self._errlog = errlog
         self._on_transition = on_transition
+        self._servers = {s.name: self._build_server(s) for s in servers}
         self.outcomes: Counter[tuple[str, str, str]] = Counter()
         self._closed = False
+
+    def _build_server(self, spec: ServerSpec) -> _Server:
+        cfg = self.config
+        breaker = CircuitBreaker(cfg.breaker)
+        if not cfg.breaker_enabled:
+            self._publish_to(spec.name, breaker.disable(self._mono(), "disabled by configuration"))
+        budget = RatioBudget(cfg.retry_budget) if cfg.retry_budget is not None else None
+        rng = random.Random(f"{cfg.seed}:{spec.name}:retry")
+        hedge = HedgePolicy(cfg.hedge) if any(self._hedges(spec.name, t) for t in cfg.hedge_tools) else None
+        return _Server(
+            spec,
+            breaker,
+            Bulkhead(cfg.bulkhead, name=spec.name),
+            RetryPlanner(cfg.retry, rng=rng, budget=budget),
+            hedge,
+        )
+
+    def _hedges(self, server: str, name: str) -> bool:
+        return "." not in name or name.startswith(f"{server}.")
 
     @property
     def server_names(self) -> list[str]:
@@ -115,39 +177,55 @@ class ResilientMCPManager:
         return conn is not None and conn.alive
 
     def get_metrics(self) -> dict[str, Any]:
-        """A snapshot for health checks and metrics."""
+        """A snapshot for health checks, metrics and samples."""
         return {
             name: {
                 "breaker_state": str(s.breaker.state),
                 "connected": s.connection is not None and s.connection.alive,
                 "in_flight": s.connection.in_flight if s.connection else 0,
+                "bulkhead_in_use": s.bulkhead.in_use,
+                "bulkhead_waiting": s.bulkhead.waiting,
                 "reconnects": s.reconnects,
+                "retries": s.retries,
+                "hedges": s.hedges,
                 "last_connect_error": s.last_connect_error,
             }
             for name, s in self._servers.items()
         }
 
     async def call_tool(
-        self, server: str, tool: str, arguments: dict[str, Any], *, request_id: str = "", session_id: str = ""
+        self,
+        server: str,
+        tool: str,
+        arguments: dict[str, Any],
+        *,
+        request_id: str = "",
+        session_id: str = "",
+        deadline: float | None = None,
     ) -> CallToolResult:
-        """Call ``tool`` on ``server``. Returns the result of a successful call.
+        """Call ``tool`` on ``server``; ``deadline`` is on the manager's monotonic clock.
 
-        Raises :class:`ToolCallError` (with the last attempt's outcome) when every
-        attempt failed or the breaker refused, and ``KeyError`` for an unknown server.
+        Returns the result of a successful attempt. Raises :class:`ToolCallError`
+        (the last attempt's outcome) when the retry planner stops, and ``KeyError``
+        for an unknown server.
         """
         srv = self._server(server)
-        last: ToolCallError | None = None
-        for attempt in range(1, self.config.max_attempts + 1):
-            if attempt > 1:
-                await self._sleep(self.config.retry_backoff_s * 2 ** (attempt - 2))
+        state = srv.planner.start(self._mono(), deadline)
+        attempt = 1
+        while True:
             try:
-                return await self._attempt(srv, tool, arguments, attempt, request_id, session_id)
+                if srv.hedge is not None and self._is_hedged(server, tool):
+                    return await self._hedged_attempt(
+                        srv, tool, arguments, attempt, request_id, session_id, deadline
+                    )
+                return await self._attempt(srv, tool, arguments, attempt, request_id, session_id, deadline)
             except ToolCallError as exc:
-                last = exc
-                if exc.outcome not in RETRYABLE_OUTCOMES:
+                decision = srv.planner.decide(state, exc.outcome, self._mono(), exc.retry_after_s)
+                if isinstance(decision, Stop):
                     raise
-        assert last is not None
-        raise last
+                srv.retries += 1
+                attempt = decision.attempt
+                await self._sleep(decision.delay_s)
 
     async def aclose(self) -> None:
         """Close every session (and stop stdio server processes)."""
@@ -167,6 +245,33 @@ class ResilientMCPManager:
         except KeyError:
             raise KeyError(f"unknown MCP server {name!r}; known: {', '.join(self._servers)}") from None
 
+    def _is_hedged(self, server: str, tool: str) -> bool:
+        tools = self.config.hedge_tools
+        return tool in tools or f"{server}.{tool}" in tools
+
+    async def _hedged_attempt(
+        self,
+        srv: _Server,
+        tool: str,
+        arguments: dict[str, Any],
+        attempt: int,
+        request_id: str,
+        session_id: str,
+        deadline: float | None,
+    ) -> CallToolResult:
+        assert srv.hedge is not None
+
+        def count_hedge(_delay_s: float) -> None:
+            srv.hedges += 1
+
+        return await hedged(
+            lambda i: self._attempt(srv, tool, arguments, attempt, request_id, session_id, deadline, hedge=i),
+            srv.hedge,
+            clock=self._mono,
+            sleep=self._sleep,
+            on_hedge=count_hedge,
+        )
+
     async def _attempt(
         self,
         srv: _Server,
@@ -175,19 +280,32 @@ class ResilientMCPManager:
         attempt: int,
         request_id: str,
         session_id: str,
+        deadline: float | None,
+        hedge: int = 0,
     ) -> CallToolResult:
         t_start = self._wall()
         m_start = self._mono()
         permit, transitions = srv.breaker.admit(m_start)
         self._publish(srv, transitions)
-        outcome = "ok"
-        error = ""
+        outcome, error = "ok", ""
+        retry_after: float | None = None
         try:
             if not permit.allowed:
                 outcome, error = "rejected_open", f"circuit breaker is {permit.state}"
                 raise ToolCallError(srv.spec.name, tool, outcome, error)
             try:
-                result = await self._call(srv, tool, arguments)
+                await srv.bulkhead.acquire()
+            except PoolTimeoutError as exc:
+                srv.breaker.on_ignored(permit)
+                outcome, error = "pool_timeout", str(exc)
+                raise ToolCallError(srv.spec.name, tool, outcome, error) from None
+            except asyncio.CancelledError:
+                srv.breaker.on_ignored(permit)
+                outcome, error = "cancelled", "the caller cancelled the call"
+                raise
+            try:
+                timeout_s = attempt_timeout_s(self.config.call_timeout_s, deadline, self._mono())
+                result = await self._call(srv, tool, arguments, timeout_s or self.config.call_timeout_s)
             except asyncio.CancelledError:
                 outcome, error = "cancelled", "the caller cancelled the call"
                 srv.breaker.on_ignored(permit)
@@ -196,33 +314,35 @@ class ResilientMCPManager:
                 outcome, error = "timeout", f"no answer within {self.config.call_timeout_s}s"
             except ConnectionFailedError as exc:
                 outcome, error = "transport_error", str(exc)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any transport/protocol failure of the SDK is an outcome
                 outcome, error = "transport_error", describe(exc)
+                retry_after = _retry_after(exc)
             else:
                 if result.isError:
                     outcome, error = "tool_error", _result_text(result)
-            self._settle(srv, permit, outcome, error)
+            finally:
+                srv.bulkhead.release()
+            self._settle(srv, permit, outcome, error, self._mono() - m_start)
             if outcome != "ok":
-                raise ToolCallError(srv.spec.name, tool, outcome, error)
+                raise ToolCallError(srv.spec.name, tool, outcome, error, retry_after_s=retry_after)
             return result
         finally:
-            self._record(t_start, m_start, request_id, session_id, srv, tool, attempt, outcome, permit, error)
+            self._record(
+                t_start, m_start, request_id, session_id, srv, tool, attempt, hedge, outcome, permit, error
+            )
 
-    async def _call(self, srv: _Server, tool: str, arguments: dict[str, Any]) -> CallToolResult:
+    async def _call(
+        self, srv: _Server, tool: str, arguments: dict[str, Any], timeout_s: float
+    ) -> CallToolResult:
         if not await self._ensure_connection(srv):
             raise ConnectionFailedError(f"{srv.spec.name}: not connected: {srv.last_connect_error}")
         assert srv.connection is not None
-        return await srv.connection.call_tool(tool, arguments, self.config.call_timeout_s)
+        return await srv.connection.call_tool(tool, arguments, timeout_s)
 
-    def _settle(self, srv: _Server, permit: Permit, outcome: str, error: str) -> None:
-        now = self._mono()
-        if outcome == "ok":
-            self._publish(srv, srv.breaker.on_success(permit, now))
-        elif outcome in self.config.failure_outcomes:
-            self._publish(srv, srv.breaker.on_failure(permit, now, f"{outcome}: {error}"[:200]))
-        else:
-            srv.breaker.on_ignored(permit)
-        if outcome in RETRYABLE_OUTCOMES:
+    def _settle(self, srv: _Server, permit: Permit, outcome: str, error: str, duration_s: float) -> None:
+        cause = f"{outcome}: {error}"[:200] if outcome != "ok" else ""
+        self._publish(srv, srv.breaker.record(permit, self._mono(), outcome, duration_s, cause))
+        if outcome in RETRYABLE_FOR_SESSION:
             srv.failures_in_a_row += 1
             if srv.failures_in_a_row >= SESSION_FAILURES_BEFORE_REOPEN and srv.connection is not None:
                 # The session may be wedged (a dead HTTP peer leaves calls hanging): start afresh.
@@ -265,20 +385,23 @@ class ResilientMCPManager:
             return True
 
     def _publish(self, srv: _Server, transitions: list[Transition]) -> None:
+        self._publish_to(srv.spec.name, transitions)
+
+    def _publish_to(self, server: str, transitions: list[Transition]) -> None:
         for tr in transitions:
             # The breaker decides on the monotonic clock; the table wants wall time.
             t = self._wall() - (self._mono() - tr.at)
             self._breaker_events.write(
                 {
                     "t": t,
-                    "server": srv.spec.name,
+                    "server": server,
                     "from_state": str(tr.from_state),
                     "to_state": str(tr.to_state),
                     "reason": tr.reason,
                 }
             )
             if self._on_transition is not None:
-                self._on_transition(srv.spec.name, tr)
+                self._on_transition(server, tr)
 
     def _record(
         self,
@@ -289,6 +412,7 @@ class ResilientMCPManager:
         srv: _Server,
         tool: str,
         attempt: int,
+        hedge: int,
         outcome: str,
         permit: Permit,
         error: str,
@@ -303,6 +427,7 @@ class ResilientMCPManager:
                 "server": srv.spec.name,
                 "tool": tool,
                 "attempt": attempt,
+                "hedge": hedge,
                 "outcome": outcome,
                 "breaker_state": str(permit.state),
                 "error": error[:500],
@@ -315,5 +440,13 @@ def _result_text(result: CallToolResult) -> str:
     return " ".join(texts)[:500] or "the tool reported an error"
 
 
-def server_specs(targets: Mapping[str, HttpTarget | StdioTarget]) -> list[ServerSpec]:
-    return [ServerSpec(name, target) for name, target in targets.items()]
+def _retry_after(exc: BaseException) -> float | None:
+    """The server's ``Retry-After`` (seconds) when the transport failed with an HTTP 429/503."""
+    leaf = unwrap_exception(exc)
+    if isinstance(leaf, httpx.HTTPStatusError):
+        value = leaf.response.headers.get("retry-after")
+        try:
+            return float(value) if value is not None else None
+        except ValueError:
+            return None
+    return None

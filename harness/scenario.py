@@ -19,12 +19,15 @@ from harness.errors import ScenarioError
 __all__ = [
     "AgentConfig",
     "BreakerSettings",
+    "BulkheadSettings",
     "ErrorFault",
     "ErrorRateSla",
+    "HedgingSettings",
     "LatencyFault",
     "LatencySla",
     "LoadConfig",
     "ManagerSettings",
+    "RetrySettings",
     "Scenario",
     "ServerConfig",
     "SystemConfig",
@@ -75,20 +78,93 @@ class ServerConfig(_Model):
     faults: list[Fault] = Field(default_factory=list)
 
 
+FailureOutcome = Literal["tool_error", "transport_error", "timeout"]
+ALL_FAILURE_OUTCOMES: tuple[FailureOutcome, ...] = ("tool_error", "transport_error", "timeout")
+
+
 class BreakerSettings(_Model):
-    failure_threshold: int = Field(default=5, ge=1)
+    """Breaker per server. ``policy`` picks the trip rule; see docs/resilience.md."""
+
+    enabled: bool = True
+    policy: Literal["consecutive", "sliding_window"] = "consecutive"
+    failure_outcomes: list[FailureOutcome] = Field(
+        default_factory=lambda: list(ALL_FAILURE_OUTCOMES), min_length=1
+    )
     recovery_timeout_s: float = Field(default=10.0, ge=0)
-    success_threshold: int = Field(default=1, ge=1)
     half_open_max_calls: int = Field(default=1, ge=1)
+    # consecutive policy
+    failure_threshold: int = Field(default=5, ge=1)
+    success_threshold: int = Field(default=1, ge=1)
+    # sliding_window policy (resilience4j's names; rates in percent)
+    window_type: Literal["count", "time"] = "count"
+    window_size: int = Field(default=50, ge=1)
+    minimum_number_of_calls: int = Field(default=20, ge=1)
+    failure_rate_threshold: float = Field(default=50.0, gt=0, le=100)
+    slow_call_duration_s: float = Field(default=60.0, gt=0)
+    slow_call_rate_threshold: float = Field(default=100.0, gt=0, le=100)
+    permitted_number_of_calls_in_half_open: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> BreakerSettings:
+        if (
+            self.policy == "sliding_window"
+            and self.window_type == "count"
+            and self.minimum_number_of_calls > self.window_size
+        ):
+            raise ValueError(
+                f"minimum_number_of_calls ({self.minimum_number_of_calls}) must be <= window_size "
+                f"({self.window_size}) for a count window, or the breaker could never open"
+            )
+        return self
+
+
+class RetrySettings(_Model):
+    """Retries of retryable outcomes (transport errors, timeouts), capped by a budget."""
+
+    max_attempts: int = Field(default=1, ge=1, le=10)
+    base_delay_s: float = Field(default=0.05, ge=0)
+    max_delay_s: float = Field(default=2.0, ge=0)
+    multiplier: float = Field(default=2.0, ge=1)
+    jitter: Literal["full", "decorrelated", "none"] = "full"
+    honour_retry_after: bool = True
+    budget_ratio: float = Field(default=0.2, ge=0)
+    budget_min_per_s: float = Field(default=10.0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetrySettings:
+        if self.max_delay_s < self.base_delay_s:
+            raise ValueError(
+                f"max_delay_s ({self.max_delay_s}) must be >= base_delay_s ({self.base_delay_s})"
+            )
+        return self
+
+
+class BulkheadSettings(_Model):
+    """At most ``max_concurrent`` calls per server; others wait up to ``max_wait_s`` (then ``pool_timeout``)."""
+
+    max_concurrent: int = Field(default=64, ge=1)
+    max_queue: int = Field(default=1000, ge=0)
+    max_wait_s: float = Field(default=5.0, ge=0)
+
+
+class HedgingSettings(_Model):
+    """Hedged requests for idempotent tools, named ``tool`` or ``server.tool``."""
+
+    tools: list[str] = Field(default_factory=list)
+    delay_s: float | None = Field(default=None, gt=0)
+    quantile: float = Field(default=0.95, gt=0, lt=1)
+    min_samples: int = Field(default=20, ge=1)
+    budget_ratio: float = Field(default=0.1, ge=0, le=1)
 
 
 class ManagerSettings(_Model):
     call_timeout_s: float = Field(default=5.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
-    max_attempts: int = Field(default=1, ge=1, le=10)
-    retry_backoff_s: float = Field(default=0.05, ge=0)
     max_in_flight_per_session: int = Field(default=64, ge=1)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    bulkhead: BulkheadSettings = Field(default_factory=BulkheadSettings)
+    hedging: HedgingSettings = Field(default_factory=HedgingSettings)
 
 
 class AgentConfig(_Model):

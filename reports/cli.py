@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     except ReportError as exc:
         print(f"{_PROG} {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except Exception:  # top level of the process: report the bug, never hide it
+    except Exception:  # noqa: BLE001 - top level of the process: report the bug, never hide it
         print(f"{_PROG} {args.command}: unexpected error:", file=sys.stderr)
         traceback.print_exc(file=sys.stderr)
         return EXIT_INTERNAL

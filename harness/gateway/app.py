@@ -96,8 +96,10 @@ class _Gateway:
         started = time.monotonic()
         self.metrics.active.inc()
         try:
+            turn_timeout_s = self.config.agent.turn_timeout_s
             result = await asyncio.wait_for(
-                self.agent.run_turn(session_id, turn, request_id), self.config.agent.turn_timeout_s
+                self.agent.run_turn(session_id, turn, request_id, deadline=started + turn_timeout_s),
+                turn_timeout_s,
             )
             status = 200 if result.ok else STATUS_BY_OUTCOME.get(result.outcome, 502)
             content = {

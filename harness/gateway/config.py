@@ -16,10 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from harness.connection import HttpTarget, StdioTarget
 from harness.errors import ConfigError
 from harness.manager import ManagerConfig
-from harness.resilience.breaker import BreakerConfig
+from harness.resilience import (
+    BreakerConfig,
+    BudgetConfig,
+    BulkheadConfig,
+    HedgeConfig,
+    RetryConfig,
+    SlidingWindowConfig,
+)
 from harness.scenario import AgentConfig, ManagerSettings
 
-__all__ = ["GatewayConfig", "GatewayServer", "load_gateway_config"]
+__all__ = ["GatewayConfig", "GatewayServer", "load_gateway_config", "manager_config_from_settings"]
 
 
 class GatewayServer(BaseModel):
@@ -57,15 +64,63 @@ class GatewayConfig(BaseModel):
     source: str = "gateway"
 
     def manager_config(self) -> ManagerConfig:
-        m = self.manager
-        return ManagerConfig(
-            call_timeout_s=m.call_timeout_s,
-            connect_timeout_s=m.connect_timeout_s,
-            max_attempts=m.max_attempts,
-            retry_backoff_s=m.retry_backoff_s,
-            max_in_flight_per_session=m.max_in_flight_per_session,
-            breaker=BreakerConfig(**m.breaker.model_dump()),
+        return manager_config_from_settings(self.manager, self.seed)
+
+
+def manager_config_from_settings(m: ManagerSettings, seed: int = 0) -> ManagerConfig:
+    """Translate the scenario's manager settings into the manager's typed configuration."""
+    b = m.breaker
+    outcomes = frozenset(b.failure_outcomes)
+    breaker: BreakerConfig | SlidingWindowConfig
+    if b.policy == "consecutive":
+        breaker = BreakerConfig(
+            failure_threshold=b.failure_threshold,
+            recovery_timeout_s=b.recovery_timeout_s,
+            success_threshold=b.success_threshold,
+            half_open_max_calls=b.half_open_max_calls,
+            failure_outcomes=outcomes,
         )
+    else:
+        breaker = SlidingWindowConfig(
+            window_type=b.window_type,
+            window_size=b.window_size,
+            minimum_number_of_calls=b.minimum_number_of_calls,
+            failure_rate_threshold=b.failure_rate_threshold,
+            slow_call_duration_s=b.slow_call_duration_s,
+            slow_call_rate_threshold=b.slow_call_rate_threshold,
+            recovery_timeout_s=b.recovery_timeout_s,
+            permitted_number_of_calls_in_half_open=b.permitted_number_of_calls_in_half_open,
+            half_open_max_calls=b.half_open_max_calls,
+            failure_outcomes=outcomes,
+        )
+    r = m.retry
+    h = m.hedging
+    return ManagerConfig(
+        call_timeout_s=m.call_timeout_s,
+        connect_timeout_s=m.connect_timeout_s,
+        max_in_flight_per_session=m.max_in_flight_per_session,
+        breaker=breaker,
+        breaker_enabled=b.enabled,
+        retry=RetryConfig(
+            max_attempts=r.max_attempts,
+            base_delay_s=r.base_delay_s,
+            max_delay_s=r.max_delay_s,
+            multiplier=r.multiplier,
+            jitter=r.jitter,
+            honour_retry_after=r.honour_retry_after,
+        ),
+        retry_budget=BudgetConfig(ratio=r.budget_ratio, min_per_s=r.budget_min_per_s),
+        bulkhead=BulkheadConfig(
+            max_concurrent=m.bulkhead.max_concurrent,
+            max_queue=m.bulkhead.max_queue,
+            max_wait_s=m.bulkhead.max_wait_s,
+        ),
+        hedge_tools=frozenset(h.tools),
+        hedge=HedgeConfig(
+            delay_s=h.delay_s, quantile=h.quantile, min_samples=h.min_samples, budget_ratio=h.budget_ratio
+        ),
+        seed=seed,
+    )
 
 
 def load_gateway_config(path: Path) -> GatewayConfig:

@@ -110,7 +110,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, stream: 
             _play(state, sampler)
         except _StartError as exc:
             record.status, record.reason = "failed", str(exc)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - top level of the run: record it, then report what we have
             record.status, record.reason = "failed", f"harness error: {exc!r}"
             traceback.print_exc(file=stream)
         finally:

@@ -15,7 +15,7 @@ import pytest
 from harness.connection import HttpTarget, StdioTarget
 from harness.errors import ToolCallError
 from harness.manager import ManagerConfig, ResilientMCPManager, ServerSpec
-from harness.resilience.breaker import BreakerConfig, BreakerState
+from harness.resilience import BreakerConfig, BreakerState, RetryConfig
 from tests.integration.harness.conftest import HttpServer, stdio_command
 
 pytestmark = pytest.mark.integration
@@ -149,8 +149,7 @@ async def test_retries_make_one_row_per_attempt_and_record_their_backoff(tmp_pat
     manager = ResilientMCPManager(
         [ServerSpec("weather", HttpTarget("http://127.0.0.1:9/mcp"))],
         ManagerConfig(
-            max_attempts=3,
-            retry_backoff_s=0.1,
+            retry=RetryConfig(max_attempts=3, base_delay_s=0.1, max_delay_s=1.0, jitter="none"),
             connect_timeout_s=1.0,
             breaker=BreakerConfig(failure_threshold=10),
         ),
