@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import httpx
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, TextContent, Tool
 
 from harness.connection import (
     ConnectionFailedError,
@@ -192,6 +192,20 @@ class ResilientMCPManager:
             }
             for name, s in self._servers.items()
         }
+
+    async def list_tools(self, server: str) -> list[Tool]:
+        """The tools ``server`` offers (opens its session if needed).
+
+        Raises :class:`ToolCallError` with outcome ``transport_error`` when it cannot be reached.
+        """
+        srv = self._server(server)
+        if not await self._ensure_connection(srv):
+            raise ToolCallError(server, "tools/list", "transport_error", srv.last_connect_error or "not connected")
+        assert srv.connection is not None
+        try:
+            return await srv.connection.list_tools()
+        except (TimeoutError, ConnectionFailedError) as exc:
+            raise ToolCallError(server, "tools/list", "transport_error", describe(exc)) from None
 
     async def call_tool(
         self,

@@ -184,3 +184,12 @@ async def test_an_unknown_server_is_named() -> None:
     manager, _, _ = manager_for(HttpTarget("http://127.0.0.1:9/mcp"))
     with pytest.raises(KeyError, match="unknown MCP server 'nope'; known: weather"):
         await manager.call_tool("nope", "x", {})
+
+
+async def test_list_tools_returns_the_servers_tools(http_server: Callable[..., HttpServer]) -> None:
+    server = http_server()
+    manager, _, _ = manager_for(HttpTarget(server.url))
+    with anyio.fail_after(30):
+        tools = await manager.list_tools("weather")
+        await manager.aclose()
+    assert {t.name for t in tools} == {"get_current_weather", "get_forecast"}
