@@ -49,6 +49,7 @@ from harness.connection import HttpTarget, StdioTarget, unwrap_exception
 from harness.events import EventSink, EventWriter
 from harness.manager import ManagerConfig, ResilientMCPManager, ServerSpec
 from harness.netutil import free_port
+from harness.pool import PoolConfig
 
 BENCH = "manager_throughput"
 TOOL = "get_current_weather"
@@ -259,7 +260,7 @@ async def open_manager(
         stack.callback(breaker_sink.close)
     manager = ResilientMCPManager(
         [ServerSpec(SERVER, target)],
-        ManagerConfig(call_timeout_s=CALL_TIMEOUT_S, max_in_flight_per_session=max_in_flight),
+        ManagerConfig(call_timeout_s=CALL_TIMEOUT_S, pool=PoolConfig(max_in_flight_per_session=max_in_flight)),
         calls_sink=calls_sink,
         breaker_sink=breaker_sink,
         errlog=errlog,

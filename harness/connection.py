@@ -17,15 +17,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, TextIO
 
+import anyio
 import httpx
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.message import SessionMessage
 from mcp.types import CallToolResult, Tool
 
 from harness.errors import ChaosbenchError
@@ -92,6 +95,11 @@ class McpConnection:
         self._owner: asyncio.Task[None] | None = None
         self.error: BaseException | None = None
         self.in_flight = 0
+        self._on_dead: Callable[[McpConnection], None] | None = None
+
+    def on_dead(self, callback: Callable[[McpConnection], None]) -> None:
+        """Call ``callback(self)`` once the session ends for a reason other than :meth:`close`."""
+        self._on_dead = callback
 
     @property
     def alive(self) -> bool:
@@ -100,6 +108,7 @@ class McpConnection:
     async def start(self) -> None:
         """Open the session. Raises :class:`ConnectionFailedError` if it fails or takes too long."""
         self._owner = asyncio.create_task(self._own(), name=f"mcp-owner-{self.name}")
+        self._owner.add_done_callback(self._owner_done)
         try:
             await asyncio.wait_for(self._ready.wait(), self.connect_timeout_s)
         except TimeoutError:
@@ -111,6 +120,11 @@ class McpConnection:
             cause = describe(self.error) if self.error else "the session closed during initialize"
             await self.close()
             raise ConnectionFailedError(f"{self.name}: cannot open MCP session ({self._where()}): {cause}")
+
+    async def ping(self, timeout_s: float) -> None:
+        """An MCP ping; raises ``TimeoutError`` or a transport error if the server does not answer."""
+        session = self._require()
+        await asyncio.wait_for(session.send_ping(), timeout_s)
 
     async def list_tools(self) -> list[Tool]:
         session = self._require()
@@ -142,6 +156,10 @@ class McpConnection:
             owner.cancel()
             with contextlib.suppress(BaseException):
                 await asyncio.wait_for(owner, 5.0)
+
+    def _owner_done(self, _task: asyncio.Task[None]) -> None:
+        if not self._stop.is_set() and self._ready.is_set() and self._on_dead is not None:
+            self._on_dead(self)
 
     def _require(self) -> ClientSession:
         if self._session is None or not self.alive:
@@ -175,13 +193,31 @@ class McpConnection:
                         command=self.target.command, args=list(self.target.args), env=self.target.env
                     )
                     read, write = await stack.enter_async_context(stdio_client(params, errlog=self._errlog))
+                # The session reads through a pump, so that the transport's end of stream
+                # (a stdio server's EOF, a closed connection) ends the owner task at once and
+                # the connection is known dead, not discovered by the next call's timeout.
+                to_session, session_input = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+                transport_closed = asyncio.Event()
+                pump = asyncio.create_task(
+                    _pump(read, to_session, transport_closed), name=f"mcp-pump-{self.name}"
+                )
+                stack.push_async_callback(_cancel, pump)
                 session = await stack.enter_async_context(
-                    ClientSession(read, write, read_timeout_seconds=read_timeout)
+                    ClientSession(session_input, write, read_timeout_seconds=read_timeout)
                 )
                 await session.initialize()
                 self._session = session
                 self._ready.set()
-                await self._stop.wait()
+                stop = asyncio.create_task(self._stop.wait())
+                closed = asyncio.create_task(transport_closed.wait())
+                try:
+                    await asyncio.wait((stop, closed), return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    stop.cancel()
+                    closed.cancel()
+                if transport_closed.is_set() and not self._stop.is_set():
+                    self._session = None
+                    self.error = ConnectionFailedError("the server closed the connection (end of stream)")
         except asyncio.CancelledError:
             if not self._stop.is_set():
                 self.error = ConnectionFailedError("the session's owner task was cancelled")
@@ -190,3 +226,24 @@ class McpConnection:
         finally:
             self._session = None
             self._ready.set()
+
+
+async def _pump(
+    source: MemoryObjectReceiveStream[SessionMessage | Exception],
+    sink: MemoryObjectSendStream[SessionMessage | Exception],
+    closed: asyncio.Event,
+) -> None:
+    try:
+        async with sink:
+            async for message in source:
+                await sink.send(message)
+    except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+        pass
+    finally:
+        closed.set()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task

@@ -1,7 +1,7 @@
 """ResilientMCPManager: every tool call of the system under test goes through here.
 
-Per server it keeps one persistent MCP session (reopened lazily, with backoff,
-when it dies or keeps failing), a circuit breaker, a bulkhead, a retry planner
+Per server it keeps a pool of persistent MCP sessions (``harness.pool``: dead
+sessions are evicted and reopened in the background), a circuit breaker, a bulkhead, a retry planner
 with a retry budget, and, for tools marked idempotent, hedged requests. One call:
 
     planner.start ─► attempt ─► [breaker admit ─► bulkhead slot ─► call within timeout
@@ -27,16 +27,10 @@ from typing import Any, TextIO
 import httpx
 from mcp.types import CallToolResult, TextContent, Tool
 
-from harness.connection import (
-    ConnectionFailedError,
-    HttpTarget,
-    McpConnection,
-    StdioTarget,
-    describe,
-    unwrap_exception,
-)
+from harness.connection import ConnectionFailedError, HttpTarget, StdioTarget, describe, unwrap_exception
 from harness.errors import ToolCallError
 from harness.events import EventSink, NullEventWriter
+from harness.pool import PoolConfig, PoolExhaustedError, SessionPool
 from harness.resilience import (
     BreakerConfig,
     BreakerState,
@@ -60,10 +54,6 @@ from harness.resilience import (
 
 __all__ = ["ManagerConfig", "ResilientMCPManager", "ServerSpec"]
 
-#: Consecutive transport errors or timeouts after which a session is presumed broken and reopened.
-SESSION_FAILURES_BEFORE_REOPEN = 3
-RETRYABLE_FOR_SESSION = frozenset({"transport_error", "timeout"})
-
 
 @dataclass(frozen=True)
 class ServerSpec:
@@ -79,7 +69,7 @@ class ManagerConfig:
 
     call_timeout_s: float = 5.0
     connect_timeout_s: float = 10.0
-    max_in_flight_per_session: int = 64
+    pool: PoolConfig = field(default_factory=PoolConfig)
     breaker: BreakerConfig | SlidingWindowConfig = field(default_factory=BreakerConfig)
     breaker_enabled: bool = True
     retry: RetryConfig = field(default_factory=lambda: RetryConfig(max_attempts=1))
@@ -99,14 +89,9 @@ class _Server:
     bulkhead: Bulkhead
     planner: RetryPlanner
     hedge: HedgePolicy | None
-    connection: McpConnection | None = None
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    failures_in_a_row: int = 0
-    reconnects: int = 0
+    pool: SessionPool
     retries: int = 0
     hedges: int = 0
-    next_connect_at: float = 0.0
-    last_connect_error: str = ""
 
 
 class ResilientMCPManager:
@@ -135,7 +120,6 @@ class ResilientMCPManager:
         self._on_transition = on_transition
         self._servers = {s.name: self._build_server(s) for s in servers}
         self.outcomes: Counter[tuple[str, str, str]] = Counter()
-        self._closed = False
 
     def _build_server(self, spec: ServerSpec) -> _Server:
         cfg = self.config
@@ -145,13 +129,17 @@ class ResilientMCPManager:
         budget = RatioBudget(cfg.retry_budget) if cfg.retry_budget is not None else None
         rng = random.Random(f"{cfg.seed}:{spec.name}:retry")
         hedge = HedgePolicy(cfg.hedge) if any(self._hedges(spec.name, t) for t in cfg.hedge_tools) else None
-        return _Server(
-            spec,
-            breaker,
-            Bulkhead(cfg.bulkhead, name=spec.name),
-            RetryPlanner(cfg.retry, rng=rng, budget=budget),
-            hedge,
+        pool = SessionPool(
+            spec.name,
+            spec.target,
+            cfg.pool,
+            read_timeout_s=cfg.call_timeout_s,
+            connect_timeout_s=cfg.connect_timeout_s,
+            errlog=self._errlog,
+            monotonic=self._mono,
         )
+        planner = RetryPlanner(cfg.retry, rng=rng, budget=budget)
+        return _Server(spec, breaker, Bulkhead(cfg.bulkhead, name=spec.name), planner, hedge, pool)
 
     def _hedges(self, server: str, name: str) -> bool:
         return "." not in name or name.startswith(f"{server}.")
@@ -161,50 +149,47 @@ class ResilientMCPManager:
         return list(self._servers)
 
     async def start(self) -> dict[str, str]:
-        """Open a session to every server; returns ``{server: error}`` for those that failed."""
-        results = await asyncio.gather(*(self._ensure_connection(s) for s in self._servers.values()))
+        """Open every server's pool; returns ``{server: error}`` for servers with no live session.
+
+        Sessions that failed keep reconnecting in the background.
+        """
+        results = await asyncio.gather(*(s.pool.start() for s in self._servers.values()))
         return {
-            s.spec.name: s.last_connect_error
-            for s, ok in zip(self._servers.values(), results, strict=True)
-            if not ok
+            s.spec.name: "; ".join(errors)
+            for s, errors in zip(self._servers.values(), results, strict=True)
+            if errors and s.pool.alive == 0
         }
 
     def breaker_state(self, server: str) -> BreakerState:
         return self._server(server).breaker.state
 
     def is_connected(self, server: str) -> bool:
-        conn = self._server(server).connection
-        return conn is not None and conn.alive
+        return self._server(server).pool.alive > 0
 
     def get_metrics(self) -> dict[str, Any]:
         """A snapshot for health checks, metrics and samples."""
         return {
             name: {
                 "breaker_state": str(s.breaker.state),
-                "connected": s.connection is not None and s.connection.alive,
-                "in_flight": s.connection.in_flight if s.connection else 0,
+                "connected": s.pool.alive > 0,
                 "bulkhead_in_use": s.bulkhead.in_use,
                 "bulkhead_waiting": s.bulkhead.waiting,
-                "reconnects": s.reconnects,
                 "retries": s.retries,
                 "hedges": s.hedges,
-                "last_connect_error": s.last_connect_error,
+                **s.pool.metrics(),
             }
             for name, s in self._servers.items()
         }
 
     async def list_tools(self, server: str) -> list[Tool]:
-        """The tools ``server`` offers (opens its session if needed).
+        """The tools ``server`` offers.
 
         Raises :class:`ToolCallError` with outcome ``transport_error`` when it cannot be reached.
         """
         srv = self._server(server)
-        if not await self._ensure_connection(srv):
-            raise ToolCallError(server, "tools/list", "transport_error", srv.last_connect_error or "not connected")
-        assert srv.connection is not None
         try:
-            return await srv.connection.list_tools()
-        except (TimeoutError, ConnectionFailedError) as exc:
+            return await srv.pool.list_tools()
+        except (TimeoutError, ConnectionFailedError, PoolExhaustedError) as exc:
             raise ToolCallError(server, "tools/list", "transport_error", describe(exc)) from None
 
     async def call_tool(
@@ -242,12 +227,8 @@ class ResilientMCPManager:
                 await self._sleep(decision.delay_s)
 
     async def aclose(self) -> None:
-        """Close every session (and stop stdio server processes)."""
-        self._closed = True
-        await asyncio.gather(
-            *(s.connection.close() for s in self._servers.values() if s.connection is not None),
-            return_exceptions=True,
-        )
+        """Close every pool (and so stop stdio server processes)."""
+        await asyncio.gather(*(s.pool.close() for s in self._servers.values()), return_exceptions=True)
         self._calls.flush()
         self._breaker_events.flush()
 
@@ -319,13 +300,15 @@ class ResilientMCPManager:
                 raise
             try:
                 timeout_s = attempt_timeout_s(self.config.call_timeout_s, deadline, self._mono())
-                result = await self._call(srv, tool, arguments, timeout_s or self.config.call_timeout_s)
+                result = await srv.pool.call_tool(tool, arguments, timeout_s or self.config.call_timeout_s)
             except asyncio.CancelledError:
                 outcome, error = "cancelled", "the caller cancelled the call"
                 srv.breaker.on_ignored(permit)
                 raise
             except TimeoutError:
                 outcome, error = "timeout", f"no answer within {self.config.call_timeout_s}s"
+            except PoolExhaustedError as exc:
+                outcome, error = "pool_timeout", str(exc)
             except ConnectionFailedError as exc:
                 outcome, error = "transport_error", str(exc)
             except Exception as exc:  # noqa: BLE001 - any transport/protocol failure of the SDK is an outcome
@@ -345,58 +328,9 @@ class ResilientMCPManager:
                 t_start, m_start, request_id, session_id, srv, tool, attempt, hedge, outcome, permit, error
             )
 
-    async def _call(
-        self, srv: _Server, tool: str, arguments: dict[str, Any], timeout_s: float
-    ) -> CallToolResult:
-        if not await self._ensure_connection(srv):
-            raise ConnectionFailedError(f"{srv.spec.name}: not connected: {srv.last_connect_error}")
-        assert srv.connection is not None
-        return await srv.connection.call_tool(tool, arguments, timeout_s)
-
     def _settle(self, srv: _Server, permit: Permit, outcome: str, error: str, duration_s: float) -> None:
         cause = f"{outcome}: {error}"[:200] if outcome != "ok" else ""
         self._publish(srv, srv.breaker.record(permit, self._mono(), outcome, duration_s, cause))
-        if outcome in RETRYABLE_FOR_SESSION:
-            srv.failures_in_a_row += 1
-            if srv.failures_in_a_row >= SESSION_FAILURES_BEFORE_REOPEN and srv.connection is not None:
-                # The session may be wedged (a dead HTTP peer leaves calls hanging): start afresh.
-                stale, srv.connection = srv.connection, None
-                srv.failures_in_a_row = 0
-                asyncio.get_running_loop().create_task(stale.close())
-        else:
-            srv.failures_in_a_row = 0
-
-    async def _ensure_connection(self, srv: _Server) -> bool:
-        if srv.connection is not None and srv.connection.alive:
-            return True
-        async with srv.lock:
-            if srv.connection is not None and srv.connection.alive:
-                return True
-            if self._closed or self._mono() < srv.next_connect_at:
-                return False
-            if srv.connection is not None:
-                await srv.connection.close()
-                srv.reconnects += 1
-            conn = McpConnection(
-                srv.spec.name,
-                srv.spec.target,
-                read_timeout_s=self.config.call_timeout_s,
-                connect_timeout_s=self.config.connect_timeout_s,
-                max_in_flight=self.config.max_in_flight_per_session,
-                errlog=self._errlog,
-            )
-            try:
-                await conn.start()
-            except ConnectionFailedError as exc:
-                srv.connection = None
-                srv.last_connect_error = str(exc)
-                # Back off so a dead server is not hammered with connection attempts.
-                srv.next_connect_at = self._mono() + min(5.0, 0.5 * 2 ** min(srv.reconnects, 4))
-                srv.reconnects += 1
-                return False
-            srv.connection = conn
-            srv.last_connect_error = ""
-            return True
 
     def _publish(self, srv: _Server, transitions: list[Transition]) -> None:
         self._publish_to(srv.spec.name, transitions)

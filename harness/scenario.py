@@ -27,6 +27,7 @@ __all__ = [
     "LatencySla",
     "LoadConfig",
     "ManagerSettings",
+    "PoolSettings",
     "RetrySettings",
     "Scenario",
     "ServerConfig",
@@ -157,10 +158,21 @@ class HedgingSettings(_Model):
     budget_ratio: float = Field(default=0.1, ge=0, le=1)
 
 
+class PoolSettings(_Model):
+    """Sessions per server (stdio: server processes) and how calls share them."""
+
+    size: int = Field(default=1, ge=1, le=64)
+    max_in_flight_per_session: int = Field(default=64, ge=1)
+    acquire_timeout_s: float = Field(default=5.0, ge=0)
+    max_waiters: int = Field(default=1000, ge=0)
+    failures_before_evict: int = Field(default=3, ge=1)
+    health_interval_s: float = Field(default=5.0, ge=0)
+
+
 class ManagerSettings(_Model):
     call_timeout_s: float = Field(default=5.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
-    max_in_flight_per_session: int = Field(default=64, ge=1)
+    pool: PoolSettings = Field(default_factory=PoolSettings)
     breaker: BreakerSettings = Field(default_factory=BreakerSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
     bulkhead: BulkheadSettings = Field(default_factory=BulkheadSettings)
@@ -168,13 +180,28 @@ class ManagerSettings(_Model):
 
 
 class AgentConfig(_Model):
+    """The agent of either mode: its plan, simulated LLM latency, request timeout and turn retries."""
+
     tool_calls_per_turn: int = Field(default=2, ge=1, le=20)
-    llm_latency_s: float = Field(default=0.0, ge=0)
+    llm_latency_s: float = Field(default=0.0, ge=0)  # mode tools: waited before each tool call
+    ttft_s: float = Field(default=0.0, ge=0)  # mode agent: time to first token of every model call
+    tokens_per_s: float = Field(default=0.0, ge=0)  # mode agent: output speed; 0 means instant
     turn_timeout_s: float = Field(default=30.0, gt=0)
+    retry_attempts: int = Field(default=0, ge=0, le=10)  # retries of a whole turn (transport error, timeout)
+    retry_base_delay_s: float = Field(default=0.1, ge=0)
+    retry_max_delay_s: float = Field(default=2.0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AgentConfig:
+        if self.retry_max_delay_s < self.retry_base_delay_s:
+            raise ValueError(
+                f"retry_max_delay_s ({self.retry_max_delay_s}) must be >= retry_base_delay_s ({self.retry_base_delay_s})"
+            )
+        return self
 
 
 class SystemConfig(_Model):
-    mode: Literal["tools"] = "tools"
+    mode: Literal["tools", "agent"] = "tools"
     transport: Literal["http", "stdio"] = "http"
     servers: dict[str, ServerConfig] = Field(min_length=1)
     manager: ManagerSettings = Field(default_factory=ManagerSettings)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from harness.connection import HttpTarget, StdioTarget
 from harness.errors import ConfigError
 from harness.manager import ManagerConfig
+from harness.pool import PoolConfig
 from harness.resilience import (
     BreakerConfig,
     BudgetConfig,
@@ -57,6 +58,7 @@ class GatewayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: int = 0
+    mode: Literal["tools", "agent"] = "tools"  # the scenario's system.mode
     servers: dict[str, GatewayServer] = Field(min_length=1)
     manager: ManagerSettings = Field(default_factory=ManagerSettings)
     agent: AgentConfig = Field(default_factory=AgentConfig)
@@ -98,7 +100,7 @@ def manager_config_from_settings(m: ManagerSettings, seed: int = 0) -> ManagerCo
     return ManagerConfig(
         call_timeout_s=m.call_timeout_s,
         connect_timeout_s=m.connect_timeout_s,
-        max_in_flight_per_session=m.max_in_flight_per_session,
+        pool=PoolConfig(**m.pool.model_dump()),
         breaker=breaker,
         breaker_enabled=b.enabled,
         retry=RetryConfig(
