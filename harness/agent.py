@@ -105,7 +105,7 @@ class ScriptedAgent:
             started = self._mono()
             try:
                 await self._manager.call_tool(
-                    server, tool, args, request_id=request_id, session_id=session_id
+                    server, tool, args, request_id=request_id, session_id=session_id, deadline=deadline
                 )
             except ToolCallError as exc:
                 result.tool_calls.append(

@@ -12,6 +12,9 @@ import os
 import sys
 from pathlib import Path
 
+import yaml
+
+from harness.envconfig import env_overrides
 from harness.errors import ScenarioError
 from harness.scenario import Scenario, load_scenario
 
@@ -85,10 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _load(path: Path, overrides: list[str]) -> Scenario | None:
     try:
-        return load_scenario(path, overrides)
+        scenario = load_scenario(path, overrides, environ=os.environ)
     except ScenarioError as exc:
         print(f"chaosbench: invalid scenario\n{exc}", file=sys.stderr)
         return None
+    _say_environment(path)
+    return scenario
+
+
+def _say_environment(path: Path) -> None:
+    """Name the seeds' environment variables that changed (or could not change) the scenario."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        env = env_overrides(os.environ, data if isinstance(data, dict) else {})
+    except (OSError, yaml.YAMLError, ScenarioError):
+        return
+    for name, key in env.applied.items():
+        print(f"environment: {name}={os.environ[name]} sets {key}", file=sys.stderr)
+    for name, why in env.ignored.items():
+        print(f"environment: {name} ignored: {why}", file=sys.stderr)
 
 
 def _exec_module(module: str, args: list[str]) -> int:

@@ -61,6 +61,7 @@ class ServerSpec:
 
     name: str
     target: HttpTarget | StdioTarget
+    config: ManagerConfig | None = None  # this server's own settings; None: the manager's
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class ManagerConfig:
 @dataclass
 class _Server:
     spec: ServerSpec
+    config: ManagerConfig
     breaker: CircuitBreaker
     bulkhead: Bulkhead
     planner: RetryPlanner
@@ -122,13 +124,13 @@ class ResilientMCPManager:
         self.outcomes: Counter[tuple[str, str, str]] = Counter()
 
     def _build_server(self, spec: ServerSpec) -> _Server:
-        cfg = self.config
+        cfg = spec.config or self.config
         breaker = CircuitBreaker(cfg.breaker)
         if not cfg.breaker_enabled:
             self._publish_to(spec.name, breaker.disable(self._mono(), "disabled by configuration"))
         budget = RatioBudget(cfg.retry_budget) if cfg.retry_budget is not None else None
         rng = random.Random(f"{cfg.seed}:{spec.name}:retry")
-        hedge = HedgePolicy(cfg.hedge) if any(self._hedges(spec.name, t) for t in cfg.hedge_tools) else None
+        hedge = HedgePolicy(cfg.hedge) if any(_hedges(spec.name, t) for t in cfg.hedge_tools) else None
         pool = SessionPool(
             spec.name,
             spec.target,
@@ -139,10 +141,7 @@ class ResilientMCPManager:
             monotonic=self._mono,
         )
         planner = RetryPlanner(cfg.retry, rng=rng, budget=budget)
-        return _Server(spec, breaker, Bulkhead(cfg.bulkhead, name=spec.name), planner, hedge, pool)
-
-    def _hedges(self, server: str, name: str) -> bool:
-        return "." not in name or name.startswith(f"{server}.")
+        return _Server(spec, cfg, breaker, Bulkhead(cfg.bulkhead, name=spec.name), planner, hedge, pool)
 
     @property
     def server_names(self) -> list[str]:
@@ -213,7 +212,7 @@ class ResilientMCPManager:
         attempt = 1
         while True:
             try:
-                if srv.hedge is not None and self._is_hedged(server, tool):
+                if srv.hedge is not None and self._is_hedged(srv, tool):
                     return await self._hedged_attempt(
                         srv, tool, arguments, attempt, request_id, session_id, deadline
                     )
@@ -240,9 +239,9 @@ class ResilientMCPManager:
         except KeyError:
             raise KeyError(f"unknown MCP server {name!r}; known: {', '.join(self._servers)}") from None
 
-    def _is_hedged(self, server: str, tool: str) -> bool:
-        tools = self.config.hedge_tools
-        return tool in tools or f"{server}.{tool}" in tools
+    def _is_hedged(self, srv: _Server, tool: str) -> bool:
+        tools = srv.config.hedge_tools
+        return tool in tools or f"{srv.spec.name}.{tool}" in tools
 
     async def _hedged_attempt(
         self,
@@ -299,14 +298,14 @@ class ResilientMCPManager:
                 outcome, error = "cancelled", "the caller cancelled the call"
                 raise
             try:
-                timeout_s = attempt_timeout_s(self.config.call_timeout_s, deadline, self._mono())
-                result = await srv.pool.call_tool(tool, arguments, timeout_s or self.config.call_timeout_s)
+                timeout_s = attempt_timeout_s(srv.config.call_timeout_s, deadline, self._mono())
+                result = await srv.pool.call_tool(tool, arguments, timeout_s or srv.config.call_timeout_s)
             except asyncio.CancelledError:
                 outcome, error = "cancelled", "the caller cancelled the call"
                 srv.breaker.on_ignored(permit)
                 raise
             except TimeoutError:
-                outcome, error = "timeout", f"no answer within {self.config.call_timeout_s}s"
+                outcome, error = "timeout", f"no answer within {srv.config.call_timeout_s}s"
             except PoolExhaustedError as exc:
                 outcome, error = "pool_timeout", str(exc)
             except ConnectionFailedError as exc:
@@ -398,3 +397,8 @@ def _retry_after(exc: BaseException) -> float | None:
         except ValueError:
             return None
     return None
+
+
+def _hedges(server: str, name: str) -> bool:
+    """Whether a ``hedging.tools`` entry (``tool`` or ``server.tool``) can apply to ``server``."""
+    return "." not in name or name.startswith(f"{server}.")

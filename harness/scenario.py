@@ -8,12 +8,14 @@ what was expected.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.envconfig import env_overrides
 from harness.errors import ScenarioError
 
 __all__ = [
@@ -31,6 +33,7 @@ __all__ = [
     "RetrySettings",
     "Scenario",
     "ServerConfig",
+    "ServerTuning",
     "SystemConfig",
     "ThinkTime",
     "apply_overrides",
@@ -72,11 +75,6 @@ class ErrorFault(_Model):
 
 
 Fault = Annotated[LatencyFault | ErrorFault, Field(discriminator="kind")]
-
-
-class ServerConfig(_Model):
-    kind: str | None = None
-    faults: list[Fault] = Field(default_factory=list)
 
 
 FailureOutcome = Literal["tool_error", "transport_error", "timeout"]
@@ -177,6 +175,25 @@ class ManagerSettings(_Model):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     bulkhead: BulkheadSettings = Field(default_factory=BulkheadSettings)
     hedging: HedgingSettings = Field(default_factory=HedgingSettings)
+
+
+class ServerTuning(_Model):
+    """Per-server settings that override the manager's (the seeds' ``WEATHER_SERVER_TIMEOUT`` etc.).
+
+    When ``timeout_s`` or ``retries`` is given and ``breaker`` is not, the server's breaker is
+    derived as the seeds derive it: ``failure_threshold = retries + 2`` and
+    ``recovery_timeout_s = 2 × timeout_s`` (see :func:`harness.gateway.config.server_manager_config`).
+    """
+
+    timeout_s: float | None = Field(default=None, gt=0)
+    retries: int | None = Field(default=None, ge=0, le=9)
+    pool_size: int | None = Field(default=None, ge=1, le=64)
+    breaker: BreakerSettings | None = None
+
+
+class ServerConfig(ServerTuning):
+    kind: str | None = None
+    faults: list[Fault] = Field(default_factory=list)
 
 
 class AgentConfig(_Model):
@@ -330,8 +347,14 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
     return result
 
 
-def load_scenario(path: Path, overrides: list[str] | None = None) -> Scenario:
-    """Read, override and validate a scenario file. Raises :class:`ScenarioError`."""
+def load_scenario(
+    path: Path, overrides: list[str] | None = None, environ: Mapping[str, str] | None = None
+) -> Scenario:
+    """Read, override and validate a scenario file. Raises :class:`ScenarioError`.
+
+    ``environ`` (default: none) supplies the seeds' variables (``harness.envconfig``),
+    applied after the file and before ``overrides``.
+    """
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -347,6 +370,8 @@ def load_scenario(path: Path, overrides: list[str] | None = None) -> Scenario:
         raise ScenarioError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if data is None:
         raise ScenarioError(f"{source}: the file is empty; expected a scenario mapping")
+    if environ is not None and isinstance(data, dict):
+        data = apply_overrides(data, env_overrides(environ, data).overrides, f"{source} (environment)")
     if overrides:
         if not isinstance(data, dict):
             raise ScenarioError(f"{source}: expected a mapping at the top level")

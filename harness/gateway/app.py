@@ -3,12 +3,14 @@
 Endpoints:
 
 - ``POST /v1/sessions/{session_id}/messages`` with ``{"message": str, "turn": int}``:
-  plays one agent turn. ``200`` when every tool call answered; ``502`` when a tool
+  plays one agent turn (mode ``tools``: the scripted calls; ``agent``: the LangChain agent
+  loop), through a ResilientAgent. ``200`` when every tool call answered; ``502`` when a tool
   or transport failed, ``503`` when a breaker refused, ``504`` on a timeout, each with
   the failing call in the body. ``X-Request-ID`` is honoured (else one is made) and
   tags the turn's rows in the ``calls`` table.
 - ``GET /health``: per-server status, ``healthy``/``degraded``/``unhealthy`` (503 when unhealthy).
-- ``GET /ready``: 200 once every server's session is open, else 503 with the reasons.
+- ``GET /ready``: 200 once every server's session is open and the agent is built (mode ``agent``
+  lists the tools through the manager), else 503 with the reasons.
 - ``GET /metrics``: Prometheus text exposition.
 """
 
@@ -28,7 +30,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from harness.agent import ScriptedAgent
+from harness.agents import ResilientAgent, build_agent
+from harness.errors import ChaosbenchError
 from harness.events import EventSink, EventWriter, NullEventWriter
 from harness.gateway.config import GatewayConfig
 from harness.gateway.metrics import GatewayMetrics
@@ -50,27 +53,42 @@ class _Gateway:
             )
         else:
             self.calls_sink = self.breaker_sink = NullEventWriter()
+        per_server = config.server_manager_configs()
         self.manager = ResilientMCPManager(
-            [ServerSpec(name, s.target()) for name, s in config.servers.items()],
+            [ServerSpec(name, s.target(), per_server[name]) for name, s in config.servers.items()],
             config.manager_config(),
             calls_sink=self.calls_sink,
             breaker_sink=self.breaker_sink,
             errlog=errlog,
         )
-        self.agent = ScriptedAgent(
-            self.manager,
-            {name: s.kind for name, s in config.servers.items()},
-            seed=config.seed,
-            tool_calls_per_turn=config.agent.tool_calls_per_turn,
-            llm_latency_s=config.agent.llm_latency_s,
-        )
+        # Built in start(): mode agent lists the servers' tools through the manager first.
+        self.agent: ResilientAgent | None = None
+        self.agent_error = ""
+        self._agent_lock = asyncio.Lock()
         self.metrics = GatewayMetrics(self.manager)
         self.started = False
         self.start_errors: dict[str, str] = {}
 
     async def start(self) -> None:
         self.start_errors = await self.manager.start()
+        await self.ensure_agent()
         self.started = True
+
+    async def ensure_agent(self) -> ResilientAgent | None:
+        """The agent for the configured mode, built on first need; ``None`` (and ``agent_error``) if it cannot be."""
+        if self.agent is not None:
+            return self.agent
+        async with self._agent_lock:
+            if self.agent is None:
+                kinds = {name: s.kind for name, s in self.config.servers.items()}
+                try:
+                    self.agent = await build_agent(
+                        self.config.mode, self.manager, kinds, self.config.agent, seed=self.config.seed
+                    )
+                    self.agent_error = ""
+                except ChaosbenchError as exc:
+                    self.agent_error = str(exc)
+        return self.agent
 
     async def stop(self) -> None:
         await self.manager.aclose()
@@ -92,15 +110,15 @@ class _Gateway:
         turn = payload.get("turn", 0)
         if not isinstance(turn, int) or isinstance(turn, bool) or turn < 0:
             return _error(400, "turn must be a non-negative integer", repr(turn), request_id)
+        agent = await self.ensure_agent()
+        if agent is None:
+            return _error(503, "agent not ready", self.agent_error, request_id)
 
         started = time.monotonic()
         self.metrics.active.inc()
         try:
-            turn_timeout_s = self.config.agent.turn_timeout_s
-            result = await asyncio.wait_for(
-                self.agent.run_turn(session_id, turn, request_id, deadline=started + turn_timeout_s),
-                turn_timeout_s,
-            )
+            # The ResilientAgent bounds the turn by turn_timeout_s (outcome timeout) and retries it.
+            result = await agent.run_turn(session_id, turn, request_id)
             status = 200 if result.ok else STATUS_BY_OUTCOME.get(result.outcome, 502)
             content = {
                 "request_id": request_id,
@@ -108,14 +126,6 @@ class _Gateway:
                 "outcome": result.outcome,
                 "reply": result.reply,
                 "tool_calls": [vars(c) for c in result.tool_calls],
-            }
-        except TimeoutError:
-            status = 504
-            content = {
-                "request_id": request_id,
-                "session_id": session_id,
-                "outcome": "timeout",
-                "reply": f"the turn took longer than {self.config.agent.turn_timeout_s}s",
             }
         finally:
             self.metrics.active.dec()
@@ -139,14 +149,19 @@ class _Gateway:
     async def ready(self, request: Request) -> Response:
         if not self.started:
             return JSONResponse({"ready": False, "reason": "starting"}, status_code=503)
-        down = {
-            name: m["last_connect_error"]
-            for name, m in self.manager.get_metrics().items()
-            if not m["connected"]
-        }
+        down = {name: m["last_error"] for name, m in self.manager.get_metrics().items() if not m["connected"]}
         if down:
             return JSONResponse(
                 {"ready": False, "reason": "servers not connected", "servers": down}, status_code=503
+            )
+        if await self.ensure_agent() is None:
+            return JSONResponse(
+                {
+                    "ready": False,
+                    "reason": f"mode {self.config.mode}: agent not built",
+                    "detail": self.agent_error,
+                },
+                status_code=503,
             )
         return JSONResponse({"ready": True})
 

@@ -7,6 +7,7 @@ The orchestrator writes one of these as JSON for every run (``runtime/gateway.js
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Literal
 
@@ -25,13 +26,19 @@ from harness.resilience import (
     RetryConfig,
     SlidingWindowConfig,
 )
-from harness.scenario import AgentConfig, ManagerSettings
+from harness.scenario import AgentConfig, BreakerSettings, ManagerSettings, ServerTuning
 
-__all__ = ["GatewayConfig", "GatewayServer", "load_gateway_config", "manager_config_from_settings"]
+__all__ = [
+    "GatewayConfig",
+    "GatewayServer",
+    "load_gateway_config",
+    "manager_config_from_settings",
+    "server_manager_config",
+]
 
 
-class GatewayServer(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class GatewayServer(ServerTuning):
+    """One server as the gateway reaches it, with its own tuning (see :class:`ServerTuning`)."""
 
     kind: str
     transport: Literal["http", "stdio"]
@@ -68,33 +75,51 @@ class GatewayConfig(BaseModel):
     def manager_config(self) -> ManagerConfig:
         return manager_config_from_settings(self.manager, self.seed)
 
+    def server_manager_configs(self) -> dict[str, ManagerConfig]:
+        """Each server's full configuration: the manager's, tuned by the server's own settings."""
+        return {
+            name: server_manager_config(self.manager, server, self.seed)
+            for name, server in self.servers.items()
+        }
+
+
+def server_manager_config(m: ManagerSettings, server: ServerTuning, seed: int = 0) -> ManagerConfig:
+    """The manager's settings with one server's tuning applied, as the seeds' agent factory does.
+
+    ``timeout_s`` sets the call timeout, ``retries`` the attempts (``retries + 1``), ``pool_size``
+    the pool. The breaker is the server's own ``breaker`` if given; otherwise, when the server
+    sets ``timeout_s`` or ``retries``, it is derived: ``failure_threshold = retries + 2`` and
+    ``recovery_timeout_s = 2 × timeout_s`` (for a sliding-window breaker only the recovery
+    timeout is derived); otherwise it is the manager's.
+    """
+    base = manager_config_from_settings(m, seed)
+    timeout_s = server.timeout_s if server.timeout_s is not None else base.call_timeout_s
+    attempts = server.retries + 1 if server.retries is not None else base.retry.max_attempts
+    breaker = base.breaker
+    enabled = base.breaker_enabled
+    if server.breaker is not None:
+        breaker = _breaker_config(server.breaker)
+        enabled = server.breaker.enabled
+    elif server.timeout_s is not None or server.retries is not None:
+        if isinstance(breaker, BreakerConfig):
+            breaker = replace(breaker, failure_threshold=(attempts - 1) + 2, recovery_timeout_s=2 * timeout_s)
+        else:
+            breaker = replace(breaker, recovery_timeout_s=2 * timeout_s)
+    pool = base.pool if server.pool_size is None else replace(base.pool, size=server.pool_size)
+    return replace(
+        base,
+        call_timeout_s=timeout_s,
+        retry=replace(base.retry, max_attempts=attempts),
+        breaker=breaker,
+        breaker_enabled=enabled,
+        pool=pool,
+    )
+
 
 def manager_config_from_settings(m: ManagerSettings, seed: int = 0) -> ManagerConfig:
     """Translate the scenario's manager settings into the manager's typed configuration."""
     b = m.breaker
-    outcomes = frozenset(b.failure_outcomes)
-    breaker: BreakerConfig | SlidingWindowConfig
-    if b.policy == "consecutive":
-        breaker = BreakerConfig(
-            failure_threshold=b.failure_threshold,
-            recovery_timeout_s=b.recovery_timeout_s,
-            success_threshold=b.success_threshold,
-            half_open_max_calls=b.half_open_max_calls,
-            failure_outcomes=outcomes,
-        )
-    else:
-        breaker = SlidingWindowConfig(
-            window_type=b.window_type,
-            window_size=b.window_size,
-            minimum_number_of_calls=b.minimum_number_of_calls,
-            failure_rate_threshold=b.failure_rate_threshold,
-            slow_call_duration_s=b.slow_call_duration_s,
-            slow_call_rate_threshold=b.slow_call_rate_threshold,
-            recovery_timeout_s=b.recovery_timeout_s,
-            permitted_number_of_calls_in_half_open=b.permitted_number_of_calls_in_half_open,
-            half_open_max_calls=b.half_open_max_calls,
-            failure_outcomes=outcomes,
-        )
+    breaker = _breaker_config(b)
     r = m.retry
     h = m.hedging
     return ManagerConfig(
@@ -122,6 +147,30 @@ def manager_config_from_settings(m: ManagerSettings, seed: int = 0) -> ManagerCo
             delay_s=h.delay_s, quantile=h.quantile, min_samples=h.min_samples, budget_ratio=h.budget_ratio
         ),
         seed=seed,
+    )
+
+
+def _breaker_config(b: BreakerSettings) -> BreakerConfig | SlidingWindowConfig:
+    outcomes = frozenset(b.failure_outcomes)
+    if b.policy == "consecutive":
+        return BreakerConfig(
+            failure_threshold=b.failure_threshold,
+            recovery_timeout_s=b.recovery_timeout_s,
+            success_threshold=b.success_threshold,
+            half_open_max_calls=b.half_open_max_calls,
+            failure_outcomes=outcomes,
+        )
+    return SlidingWindowConfig(
+        window_type=b.window_type,
+        window_size=b.window_size,
+        minimum_number_of_calls=b.minimum_number_of_calls,
+        failure_rate_threshold=b.failure_rate_threshold,
+        slow_call_duration_s=b.slow_call_duration_s,
+        slow_call_rate_threshold=b.slow_call_rate_threshold,
+        recovery_timeout_s=b.recovery_timeout_s,
+        permitted_number_of_calls_in_half_open=b.permitted_number_of_calls_in_half_open,
+        half_open_max_calls=b.half_open_max_calls,
+        failure_outcomes=outcomes,
     )
 
 

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import uvicorn
 
-from harness.errors import ConfigError
+from harness.envconfig import env_overrides
+from harness.errors import ConfigError, ScenarioError
 from harness.gateway.app import build_app
 from harness.gateway.config import GatewayConfig, GatewayServer, load_gateway_config
 from harness.netutil import is_loopback
+from harness.scenario import apply_overrides
 
-__all__ = ["default_config", "main"]
+__all__ = ["apply_environment", "default_config", "main"]
 
 
 def default_config() -> GatewayConfig:
@@ -28,6 +32,16 @@ def default_config() -> GatewayConfig:
             )
         }
     )
+
+
+def apply_environment(config: GatewayConfig, environ: Mapping[str, str]) -> GatewayConfig:
+    """The seeds' environment variables (``harness.envconfig``) applied to a gateway config."""
+    data = {"system": config.model_dump(mode="json")}
+    env = env_overrides(environ, data)
+    if not env.overrides:
+        return config
+    data = apply_overrides(data, env.overrides, "environment")
+    return GatewayConfig.model_validate(data["system"])
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         config = load_gateway_config(args.config) if args.config else default_config()
-    except ConfigError as exc:
+        config = apply_environment(config, os.environ)
+    except (ConfigError, ScenarioError) as exc:
         print(f"chaosbench gateway: {exc}", file=sys.stderr)
         return 2
     app = build_app(config, errlog=sys.stderr)

@@ -182,9 +182,15 @@ def _gateway_servers(state: _Run) -> dict[str, dict[str, Any]]:
     servers: dict[str, dict[str, Any]] = {}
     for name, server in sc.system.servers.items():
         kind = server.kind or name
+        tuning = server.model_dump(mode="json", include={"timeout_s", "retries", "pool_size", "breaker"})
         if sc.system.transport == "http":
             port = _port_of(state.servers[name])
-            servers[name] = {"kind": kind, "transport": "http", "url": f"http://127.0.0.1:{port}/mcp"}
+            servers[name] = {
+                "kind": kind,
+                "transport": "http",
+                "url": f"http://127.0.0.1:{port}/mcp",
+                **tuning,
+            }
         else:
             command = [
                 sys.executable,
@@ -200,7 +206,7 @@ def _gateway_servers(state: _Run) -> dict[str, dict[str, Any]]:
             faults_file = _write_fault_file(state, name)
             if faults_file is not None:
                 command += ["--faults", str(faults_file)]
-            servers[name] = {"kind": kind, "transport": "stdio", "command": command}
+            servers[name] = {"kind": kind, "transport": "stdio", "command": command, **tuning}
     return servers
 
 
@@ -212,6 +218,7 @@ def _start_gateway(state: _Run) -> None:
     sc = state.scenario
     config = {
         "seed": sc.seed,
+        "mode": sc.system.mode,
         "servers": _gateway_servers(state),
         "manager": sc.system.manager.model_dump(mode="json"),
         "agent": sc.system.agent.model_dump(mode="json"),
