@@ -9,23 +9,31 @@ written to stdout, because in stdio mode stdout is the protocol channel.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
+import functools
 import ipaddress
 import logging
+import math
 import os
-import random
 import signal
 import sys
 import threading
 from collections.abc import Mapping
+from pathlib import Path
 from types import FrameType
 from typing import Final, NoReturn, Protocol
 
 from mcp.server.fastmcp import FastMCP
 
-from fault_servers.errors import FaultConfigError
+from fault_servers.database import build_database_server
+from fault_servers.errors import FaultConfigError, FaultServerError
 from fault_servers.fault_file import load_fault_file
 from fault_servers.faults import FaultInjector
+from fault_servers.filesystem import build_filesystem_server
+from fault_servers.model import FaultPlan
+from fault_servers.serve import build_runtime
+from fault_servers.serve import run as run_server
 from fault_servers.weather import build_weather_server
 
 DEFAULT_HTTP_PORT: Final = 8000
@@ -45,7 +53,26 @@ class ServerBuilder(Protocol):
 
 
 # New servers (filesystem, database, ...) register here.
-SERVER_BUILDERS: Final[Mapping[str, ServerBuilder]] = {"weather": build_weather_server}
+SERVER_BUILDERS: Final[Mapping[str, ServerBuilder]] = {
+    "weather": build_weather_server,
+    "filesystem": build_filesystem_server,
+    "database": build_database_server,
+}
+
+
+def _builder(args: argparse.Namespace) -> ServerBuilder:
+    """The chosen server's builder with its own options (--root, --db) bound.
+
+    Raises FaultServerError when an option is given to a server that does not take it.
+    """
+    for option, attribute, server in (("--root", "root", "filesystem"), ("--db", "db", "database")):
+        if getattr(args, attribute) is not None and args.server != server:
+            raise FaultServerError(f"{option} applies only to the {server} server, not {args.server!r}")
+    if args.root is not None:
+        return functools.partial(build_filesystem_server, root=Path(args.root))
+    if args.db is not None:
+        return functools.partial(build_database_server, db_path=Path(args.db))
+    return SERVER_BUILDERS[args.server]
 
 
 def is_loopback_host(host: str) -> bool:
@@ -68,11 +95,24 @@ def _port(text: str) -> int:
     return port
 
 
+def _epoch(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected Unix seconds, e.g. 1700000000.5, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected Unix seconds >= 0, got {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser; separate so tests and docs can inspect it."""
     parser = argparse.ArgumentParser(
         prog="python -m fault_servers",
-        description="Reference MCP servers with injectable faults (latency, errors) for chaosbench.",
+        description=(
+            "Reference MCP servers with injectable faults (latency, errors, hangs, crashes, flapping, "
+            "bad payloads, 429/503, ...) for chaosbench."
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
@@ -104,12 +144,41 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--faults",
         metavar="FILE",
-        help="fault file (YAML, or JSON if it ends in .json) with a 'faults' list; default: no faults",
+        help="fault file (YAML, or JSON if it ends in .json) with a 'faults' and/or a 'timeline' list; "
+        "default: no faults",
+    )
+    serve.add_argument(
+        "--run-start",
+        type=_epoch,
+        metavar="EPOCH",
+        help="Unix time (seconds) the fault timeline's offsets count from; give every process of a run "
+        "the same value (default: this process's start)",
+    )
+    serve.add_argument(
+        "--events-dir",
+        metavar="DIR",
+        help="write one JSON line per applied fault window to DIR/faults.<name>-<pid>.jsonl",
+    )
+    serve.add_argument(
+        "--name",
+        help="the server's name in fault events (the 'target' column; default: the server kind)",
     )
     serve.add_argument(
         "--allow-remote",
         action="store_true",
         help="http: allow binding a non-loopback address (the server has no authentication)",
+    )
+    serve.add_argument(
+        "--root",
+        metavar="DIR",
+        help="filesystem: the directory the tools are confined to "
+        "(default: a temporary directory seeded from --seed, removed on exit)",
+    )
+    serve.add_argument(
+        "--db",
+        metavar="FILE",
+        help="database: the SQLite file to serve, created and seeded from --seed when it has no tables "
+        "(default: a temporary database, removed on exit)",
     )
     return parser
 
@@ -128,17 +197,32 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        injector = None
+        plan = FaultPlan(source="(no fault file)")
         if args.faults is not None:
-            injector = FaultInjector(load_fault_file(args.faults), random.Random(args.seed))
-        server = SERVER_BUILDERS[args.server](args.seed, injector, host=args.host, port=args.port)
+            plan = load_fault_file(args.faults)
+            plan.check_transport(args.transport)
+        # The fault layer wraps the whole server (call_layer, http_layer,
+        # stdio_layer), so the server's own per-tool injection stays off.
+        server = _builder(args)(args.seed, None, host=args.host, port=args.port)
+        runtime = build_runtime(
+            server,
+            plan,
+            seed=args.seed,
+            transport=args.transport,
+            target=args.name or args.server,
+            run_start_s=args.run_start,
+            events_dir=args.events_dir,
+        )
     except FaultConfigError as exc:
         _complain(f"bad fault file: {exc}")
+        return 2
+    except FaultServerError as exc:
+        _complain(str(exc))
         return 2
     _exit_cleanly_on_stop_signals()
     _drop_sdk_noise_on_session_close()
     try:
-        server.run(transport="stdio" if args.transport == "stdio" else "streamable-http")
+        run_server(server, runtime, transport=args.transport, host=args.host, port=args.port)
     except _StopRequested:
         if args.transport == "stdio":
             _exit_now()
@@ -190,8 +274,9 @@ def _drop_sdk_noise_on_session_close() -> None:
 def _exit_now() -> NoReturn:
     # The MCP stdio transport reads stdin in a non-daemon worker thread that
     # stays blocked in read() until stdin closes, so a normal exit after a stop
-    # signal would hang in interpreter shutdown. Nothing is left to clean up
-    # but the standard streams.
+    # signal would hang in interpreter shutdown. Exit handlers still run: they
+    # remove the temporary root or database a server made for itself.
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):
             stream.flush()

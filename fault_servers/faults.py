@@ -1,200 +1,110 @@
-"""The fault model and the pure decision core of the fault layer.
+"""The fault API a server's tools use: decide a call's faults, then carry them out.
 
-A `FaultPlan` is an ordered tuple of faults, usually read from a fault file
-(see `fault_file`). A `FaultInjector` turns the plan into one `FaultDecision`
-per tool call; `apply_decision` carries a decision out (sleep, then raise).
-Deciding is separated from doing so that tests can check decisions without an
-event loop and record sleeps instead of sleeping.
+A tool that injects its own faults does::
 
-Draw order (stable; changing it changes every seeded run):
+    await apply_decision(injector.decide("get_forecast"), sleep=sleep)
 
-for each call to `FaultInjector.decide(tool)`, for each fault in plan order
-that targets `tool` (its `tools` is empty or contains `tool`):
-
-1. one `rng.random()` draw; the fault fires when the draw is ``< probability``
-   (so probability 0 never fires and 1 always fires, and the draw is made
-   either way);
-2. only when a latency fault fires and its delay is a range
-   (``max_s > min_s``): one `rng.uniform(min_s, max_s)` draw.
-
-Faults that do not target the tool make no draw. Delays of every firing
-latency fault add up. The first firing error fault gives the error message;
-later error faults still draw. The delay is served before the error is raised,
-so a call can be both slow and failed.
+`FaultInjector` and the fault model live in `fault_servers.model` (pure,
+standard library only) and are re-exported here. `apply_decision` carries
+out what can happen before a tool runs: the delay, a crash, a hang, a
+JSON-RPC error or an ``isError`` error. A wrong-shape result and an oversized
+result need the tool's answer, so only the server-wide fault layer
+(`fault_servers.call_layer`, installed by ``python -m fault_servers serve``)
+carries those out. Raised inside a FastMCP tool, the McpError of a JSON-RPC
+error also becomes an ``isError`` result (FastMCP wraps every exception a
+tool raises); the server-wide layer raises it outside the tool instead.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
+import atexit
+import contextlib
+import os
+import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Final
+from typing import NoReturn
 
+import anyio
 from mcp.server.fastmcp.exceptions import ToolError
+from mcp.shared.exceptions import McpError
+from mcp.types import ErrorData
 
-from fault_servers.errors import FaultConfigError
+from fault_servers.model import (
+    DEFAULT_ERROR_MESSAGE,
+    NO_FAULT,
+    ErrorFault,
+    Fault,
+    FaultDecision,
+    FaultInjector,
+    FaultPlan,
+    JsonRpcError,
+    LatencyFault,
+    targets,
+)
 
-DEFAULT_ERROR_MESSAGE: Final = "injected fault: error"
+__all__ = [
+    "DEFAULT_ERROR_MESSAGE",
+    "NO_FAULT",
+    "ErrorFault",
+    "Exit",
+    "Fault",
+    "FaultDecision",
+    "FaultInjector",
+    "FaultPlan",
+    "Hang",
+    "InjectedFaultError",
+    "JsonRpcError",
+    "LatencyFault",
+    "Sleep",
+    "apply_decision",
+    "exit_process",
+    "targets",
+]
 
-
-def _check_common(probability: float, tools: tuple[str, ...]) -> None:
-    if not 0.0 <= probability <= 1.0:
-        raise ValueError(f"probability must be in [0, 1], got {probability!r}")
-    if any(not name for name in tools):
-        raise ValueError(f"tool names must be non-empty, got {tools!r}")
-
-
-@dataclass(frozen=True)
-class LatencyFault:
-    """Delay a tool call by `min_s`..`max_s` seconds before the tool runs.
-
-    A fixed delay (``delay_s`` in a fault file) has ``min_s == max_s``.
-    `tools` empty means every tool. Raises ValueError on construction when a
-    bound is negative, ``max_s < min_s`` or probability is outside [0, 1].
-    """
-
-    min_s: float
-    max_s: float
-    probability: float = 1.0
-    tools: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.min_s < 0 or self.max_s < self.min_s:
-            raise ValueError(f"need 0 <= min_s <= max_s, got min_s={self.min_s!r} max_s={self.max_s!r}")
-        _check_common(self.probability, self.tools)
-
-    @property
-    def kind(self) -> str:
-        """The fault's kind as written in a fault file."""
-        return "latency"
-
-
-@dataclass(frozen=True)
-class ErrorFault:
-    """Make a tool call fail (the client sees ``isError=True`` and `message`).
-
-    `tools` empty means every tool. Raises ValueError on construction when
-    probability is outside [0, 1].
-    """
-
-    probability: float = 1.0
-    message: str = DEFAULT_ERROR_MESSAGE
-    tools: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        _check_common(self.probability, self.tools)
-
-    @property
-    def kind(self) -> str:
-        """The fault's kind as written in a fault file."""
-        return "error"
-
-
-Fault = LatencyFault | ErrorFault
-
-
-def targets(fault: Fault, tool: str) -> bool:
-    """Whether `fault` applies to calls of `tool` (an empty `tools` targets all)."""
-    return not fault.tools or tool in fault.tools
-
-
-@dataclass(frozen=True)
-class FaultPlan:
-    """The faults of one server process, in the order their draws are made.
-
-    `source` says where the plan came from (a file path, or a label for
-    plans built in code) so later errors about it can name it.
-    """
-
-    faults: tuple[Fault, ...] = ()
-    source: str = "<inline>"
-
-    def check_tool_names(self, known: frozenset[str]) -> None:
-        """Fail when a fault names a tool outside `known` (a typo would silently never fire).
-
-        Raises FaultConfigError naming the key path, e.g. ``faults[0].tools[1]``.
-        """
-        for i, fault in enumerate(self.faults):
-            for j, name in enumerate(fault.tools):
-                if name not in known:
-                    raise FaultConfigError(
-                        self.source,
-                        f"faults[{i}].tools[{j}]",
-                        f"unknown tool {name!r}; expected one of {', '.join(sorted(known))}",
-                    )
-
-
-@dataclass(frozen=True)
-class FaultDecision:
-    """What to do to one tool call: wait `delay_s` seconds, then fail with `error` unless it is None."""
-
-    delay_s: float = 0.0
-    error: str | None = None
-
-    @property
-    def is_noop(self) -> bool:
-        """True when the call runs untouched."""
-        return self.delay_s == 0.0 and self.error is None
-
-
-NO_FAULT: Final = FaultDecision()
-
-
-class FaultInjector:
-    """Decides, call by call, which faults of a plan hit a tool call.
-
-    Deterministic for a given plan, rng seed and sequence of `decide` calls; the
-    draw order is documented in the module docstring. Holds no clock and does
-    no I/O, so it is safe to call from async code without awaiting.
-    """
-
-    def __init__(self, plan: FaultPlan, rng: random.Random) -> None:
-        self._plan = plan
-        self._rng = rng
-
-    @property
-    def plan(self) -> FaultPlan:
-        """The plan this injector draws from."""
-        return self._plan
-
-    def decide(self, tool: str) -> FaultDecision:
-        """Return the faults for one call of `tool`, advancing the rng as documented."""
-        delay_s = 0.0
-        error: str | None = None
-        for fault in self._plan.faults:
-            if not targets(fault, tool):
-                continue
-            fires = self._rng.random() < fault.probability
-            if not fires:
-                continue
-            if isinstance(fault, LatencyFault):
-                if fault.max_s > fault.min_s:
-                    delay_s += self._rng.uniform(fault.min_s, fault.max_s)
-                else:
-                    delay_s += fault.min_s
-            elif error is None:
-                error = fault.message
-        if delay_s == 0.0 and error is None:
-            return NO_FAULT
-        return FaultDecision(delay_s=delay_s, error=error)
+Sleep = Callable[[float], Awaitable[object]]
+Hang = Callable[[], Awaitable[object]]
+Exit = Callable[[int], object]
 
 
 class InjectedFaultError(ToolError):
     """A tool call failed on purpose; FastMCP reports it as ``isError=True``."""
 
 
-Sleep = Callable[[float], Awaitable[object]]
+def exit_process(exit_code: int) -> NoReturn:
+    """End the process now with `exit_code`, as a crash would, after flushing the standard streams.
+
+    Exit handlers still run (they remove a server's temporary files); nothing
+    else does: no finally blocks, no graceful shutdown, no answer to callers.
+    """
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(exit_code)
 
 
-async def apply_decision(decision: FaultDecision, *, sleep: Sleep = asyncio.sleep) -> None:
-    """Carry out `decision`: await ``sleep(delay_s)`` when there is a delay, then fail if asked.
+async def apply_decision(
+    decision: FaultDecision,
+    *,
+    sleep: Sleep = asyncio.sleep,
+    hang: Hang = anyio.sleep_forever,
+    exit: Exit = exit_process,
+) -> None:
+    """Carry out the part of `decision` that comes before the tool runs.
 
-    Raises InjectedFaultError (a FastMCP ToolError) carrying the decision's
-    error message, which the client receives as the text of an ``isError=True``
-    result.
+    In order: await ``sleep(delay_s)``; ``exit(crash_exit_code)``; await
+    ``hang()`` (by default it never returns); raise McpError for a JSON-RPC
+    error; raise InjectedFaultError (a FastMCP ToolError, so the client sees
+    an ``isError=True`` result with the message) for an error.
     """
     if decision.delay_s > 0.0:
         await sleep(decision.delay_s)
+    if decision.crash_exit_code is not None:
+        exit(decision.crash_exit_code)
+    if decision.hang:
+        await hang()
+    if decision.jsonrpc_error is not None:
+        raise McpError(ErrorData(code=decision.jsonrpc_error.code, message=decision.jsonrpc_error.message))
     if decision.error is not None:
         raise InjectedFaultError(decision.error)

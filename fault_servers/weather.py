@@ -10,7 +10,10 @@ Tools:
   seed, city and day.
 
 Each tool first asks the injector (if any) for a decision about its own name
-and applies it, so faults land before the tool does any work. Over HTTP the
+and applies it, so faults land before the tool does any work. That serves
+in-process use; ``python -m fault_servers serve`` builds the server with no
+injector and wraps it whole in the fault layer (`fault_servers.serve`), which
+carries out every fault kind. Over HTTP the
 MCP endpoint is ``/mcp`` and ``GET /healthz`` answers 200 when the server is up.
 """
 

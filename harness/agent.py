@@ -25,11 +25,45 @@ CITIES = ("Lisbon", "Oslo", "Nairobi", "Lima", "Osaka", "Denver", "Cairo", "Pert
 
 ArgsMaker = Callable[[random.Random], dict[str, Any]]
 
-#: Tool calls a scripted agent can make, per server kind.
+FILES = ("README.txt", "notes/todo.txt", "data/readings.csv")
+COUNTRIES = ("FR", "NO", "PE", "JP", "KE", "AU", "CA", "EG")
+
+#: Tool calls a scripted agent can make, per server kind (one is drawn uniformly per call,
+#: so a tool listed twice is drawn twice as often). Writes go to a bounded set of paths/rows.
 SCRIPTS: dict[str, list[tuple[str, ArgsMaker]]] = {
     "weather": [
         ("get_current_weather", lambda rng: {"city": rng.choice(CITIES)}),
         ("get_forecast", lambda rng: {"city": rng.choice(CITIES), "days": rng.randint(1, 5)}),
+    ],
+    "filesystem": [
+        ("read_file", lambda rng: {"path": rng.choice(FILES)}),
+        ("read_file", lambda rng: {"path": rng.choice(FILES)}),
+        ("list_files", lambda rng: {"path": rng.choice([".", "notes", "data"])}),
+        (
+            "write_file",
+            lambda rng: {
+                "path": f"sessions/{rng.randrange(50)}.txt",
+                "content": f"turn {rng.random():.6f}\n",
+            },
+        ),
+    ],
+    "database": [
+        (
+            "query",
+            lambda rng: {"table": "cities", "filters": {"country": rng.choice(COUNTRIES)}, "limit": 10},
+        ),
+        ("query", lambda rng: {"table": "readings", "filters": {"city_id": rng.randint(1, 8)}, "limit": 20}),
+        (
+            "insert",
+            lambda rng: {
+                "table": "readings",
+                "row": {
+                    "city_id": rng.randint(1, 8),
+                    "temperature_c": round(rng.uniform(-10.0, 35.0), 1),
+                    "taken_at": "2026-11-22T00:00:00Z",
+                },
+            },
+        ),
     ],
 }
 

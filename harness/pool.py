@@ -52,7 +52,7 @@ class PoolConfig:
     max_waiters: int = 1000
     failures_before_evict: int = 3
     reconnect_backoff_min_s: float = 0.25
-    reconnect_backoff_max_s: float = 5.0
+    reconnect_backoff_max_s: float = 2.0
     health_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
@@ -76,6 +76,7 @@ class _Slot:
     failures: int = 0
     connect_attempts: int = 0
     last_used: float = 0.0
+    connecting: bool = False
     reconnect: asyncio.Task[None] | None = None
 
 
@@ -122,6 +123,8 @@ class SessionPool:
         self._health: asyncio.Task[None] | None = None
         self._started = False
         self._start_lock = asyncio.Lock()
+        self._inline_lock = asyncio.Lock()
+        self._inline_not_before = 0.0
         self.stats = PoolStats()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -244,16 +247,43 @@ class SessionPool:
         if not self._started:
             await self.start()
         slot = self._pick()
-        if slot is None:
-            if self.alive == 0:
+        if slot is None and self.alive == 0:
+            slot = await self._connect_now()
+            if slot is None:
                 raise ConnectionFailedError(
                     f"{self.name}: no live session ({self.stats.last_error or 'reconnecting'})"
                 )
+        elif slot is None:
             slot = await self._wait_for_capacity()
         slot.reserved += 1
         slot.last_used = self._mono()
         self.stats.reused += 1
         return slot
+
+    async def _connect_now(self) -> _Slot | None:
+        """With no live session, the caller itself tries one connection (at most one at a time,
+        and one per ``reconnect_backoff_min_s``) instead of failing on a stale error.
+
+        Behind a breaker this is what a half-open probe should do: test the server now, not
+        wait out the pool's reconnect backoff. Without a breaker the rate limit keeps a dead
+        server from being hammered.
+        """
+        now = self._mono()
+        if self._closed or self._inline_lock.locked() or now < self._inline_not_before:
+            return None
+        async with self._inline_lock:
+            self._inline_not_before = now + self.config.reconnect_backoff_min_s
+            slot = next((s for s in self._slots if s.conn is None and not s.connecting), None)
+            if slot is None:
+                return None
+            if slot.reconnect is not None and not slot.reconnect.done():
+                slot.reconnect.cancel()  # it is sleeping out its backoff (not connecting): take over
+            if await self._open(slot):
+                self._schedule_reconnect(slot)
+                return None
+            self.stats.reconnects += 1
+            self._notify_soon()
+            return slot if slot.conn is not None and slot.conn.alive else None
 
     async def _wait_for_capacity(self) -> _Slot:
         cfg = self.config
@@ -330,12 +360,15 @@ class SessionPool:
             max_in_flight=self.config.max_in_flight_per_session,
             errlog=self._errlog,
         )
+        slot.connecting = True
         try:
             await conn.start()
         except ConnectionFailedError as exc:
             self.stats.failed_connects += 1
             self.stats.last_error = str(exc)
             return str(exc)
+        finally:
+            slot.connecting = False
         if self._closed:
             await conn.close()
             return "pool closed"

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from fault_servers import FaultConfigError, parse_faults
 from harness.envconfig import env_overrides
 from harness.errors import ScenarioError
 
@@ -22,10 +23,8 @@ __all__ = [
     "AgentConfig",
     "BreakerSettings",
     "BulkheadSettings",
-    "ErrorFault",
     "ErrorRateSla",
     "HedgingSettings",
-    "LatencyFault",
     "LatencySla",
     "LoadConfig",
     "ManagerSettings",
@@ -36,45 +35,31 @@ __all__ = [
     "ServerTuning",
     "SystemConfig",
     "ThinkTime",
+    "TimelineEntry",
     "apply_overrides",
+    "check_faults",
     "load_scenario",
     "parse_scenario",
 ]
 
-KNOWN_SERVER_KINDS = ("weather",)
+KNOWN_SERVER_KINDS = ("weather", "filesystem", "database")
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class LatencyFault(_Model):
-    kind: Literal["latency"]
-    delay_s: float | None = Field(default=None, ge=0)
-    min_s: float | None = Field(default=None, ge=0)
-    max_s: float | None = Field(default=None, ge=0)
-    probability: float = Field(default=1.0, ge=0, le=1)
-    tools: list[str] = Field(default_factory=list)
+class TimelineEntry(_Model):
+    """One fault window of the scenario's timeline: ``fault`` on ``target`` from ``at_s`` for ``for_s``.
 
-    @model_validator(mode="after")
-    def _one_form(self) -> LatencyFault:
-        fixed = self.delay_s is not None
-        uniform = self.min_s is not None or self.max_s is not None
-        if fixed == uniform:
-            raise ValueError("give either delay_s, or min_s and max_s")
-        if uniform and (self.min_s is None or self.max_s is None or self.min_s > self.max_s):
-            raise ValueError("min_s and max_s must both be given, with min_s <= max_s")
-        return self
+    Offsets count from the start of the load. ``fault`` is any fault of the fault model
+    (``fault_servers``; see the README's "Fault kinds"), validated there.
+    """
 
-
-class ErrorFault(_Model):
-    kind: Literal["error"]
-    probability: float = Field(ge=0, le=1)
-    message: str = "injected fault: error"
-    tools: list[str] = Field(default_factory=list)
-
-
-Fault = Annotated[LatencyFault | ErrorFault, Field(discriminator="kind")]
+    at_s: float = Field(ge=0)
+    for_s: float | None = Field(default=None, gt=0)
+    target: str
+    fault: dict[str, Any]
 
 
 FailureOutcome = Literal["tool_error", "transport_error", "timeout"]
@@ -193,7 +178,7 @@ class ServerTuning(_Model):
 
 class ServerConfig(ServerTuning):
     kind: str | None = None
-    faults: list[Fault] = Field(default_factory=list)
+    faults: list[dict[str, Any]] = Field(default_factory=list)  # static faults, validated by fault_servers
 
 
 class AgentConfig(_Model):
@@ -280,7 +265,17 @@ class Scenario(_Model):
     seed: int = 0
     system: SystemConfig
     load: LoadConfig
+    faults: list[TimelineEntry] = Field(default_factory=list)
     slas: list[Sla] = Field(default_factory=list)
+
+    def fault_file(self, server: str) -> dict[str, Any]:
+        """The fault file for one server: its static faults and its timeline windows."""
+        timeline = [
+            {"at_s": e.at_s, "fault": e.fault} | ({"for_s": e.for_s} if e.for_s is not None else {})
+            for e in self.faults
+            if e.target == server
+        ]
+        return {"faults": list(self.system.servers[server].faults), "timeline": timeline}
 
     def resolved(self) -> dict[str, Any]:
         """The scenario as played, defaults filled (what goes to ``scenario.yaml``)."""
@@ -304,7 +299,7 @@ def parse_scenario(data: Any, source: str) -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -313,6 +308,45 @@ def parse_scenario(data: Any, source: str) -> Scenario:
                 msg = "unknown key"
             lines.append(f"{source}: {_format_loc(tuple(err['loc']))}: {msg}")
         raise ScenarioError("\n".join(lines)) from None
+    problems = check_faults(scenario)
+    if problems:
+        raise ScenarioError("\n".join(f"{source}: {p}" for p in problems))
+    return scenario
+
+
+def check_faults(scenario: Scenario) -> list[str]:
+    """Validate every fault with the fault servers' own model; ``key.path: problem`` lines."""
+    problems: list[str] = []
+    servers = scenario.system.servers
+    stdio = scenario.system.transport == "stdio"
+    for name, server in servers.items():
+        prefix = f"system.servers.{name}."
+        try:
+            plan = parse_faults({"faults": server.faults}, prefix)
+        except FaultConfigError as exc:
+            problems.append(f"{prefix}{exc.key_path}: {exc.problem}")
+            continue
+        if stdio and plan.http_only_kinds:
+            kinds = ", ".join(sorted(plan.http_only_kinds))
+            problems.append(f"{prefix}faults: {kinds} needs transport http (this scenario uses stdio)")
+    for j, entry in enumerate(scenario.faults):
+        where = f"faults[{j}]"
+        if entry.target not in servers:
+            problems.append(
+                f"{where}.target: unknown server {entry.target!r}; expected one of {', '.join(servers)}"
+            )
+            continue
+        window = {"at_s": entry.at_s, "fault": entry.fault} | ({"for_s": entry.for_s} if entry.for_s else {})
+        try:
+            plan = parse_faults({"timeline": [window]}, where)
+        except FaultConfigError as exc:
+            problems.append(f"{where}{exc.key_path.removeprefix('timeline[0]')}: {exc.problem}")
+            continue
+        if stdio and plan.http_only_kinds:
+            problems.append(
+                f"{where}.fault.kind: {entry.fault.get('kind')} needs transport http (this scenario uses stdio)"
+            )
+    return problems
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:

@@ -44,6 +44,8 @@ class RunOptions:
     progress_interval_s: float = 5.0
     server_ready_timeout_s: float = 30.0
     gateway_ready_timeout_s: float = 60.0
+    timeline_startup_budget_s: float = 8.0
+    server_restart_backoff_s: float = 1.0
 
 
 class _StartError(Exception):
@@ -85,12 +87,16 @@ class _Run:
     gateway: ManagedProcess | None = None
     locust: ManagedProcess | None = None
     gateway_url: str = ""
+    run_start: float | None = None  # the planned load start that timeline offsets count from
+    restarts: dict[str, int] = field(default_factory=dict)
+    retired: list[ManagedProcess] = field(default_factory=list)
+    next_restart_at: dict[str, float] = field(default_factory=dict)
 
     def say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
 
     def all_processes(self) -> list[ManagedProcess]:
-        procs = [self.locust, self.gateway, *self.servers.values()]
+        procs = [self.locust, self.gateway, *self.servers.values(), *self.retired]
         return [p for p in procs if p is not None]
 
 
@@ -104,7 +110,6 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, stream: 
     with _Stopper(stream) as stopper:
         state = _Run(scenario, run, record, options, stream, stopper)
         state.say(f"chaosbench run {scenario.name} → {run.path}")
-        faults = EventWriter(run.events, "faults", "orchestrator", flush_rows=1)
         sampler = Sampler(EventWriter(run.events, "samples", "orchestrator"))
         try:
             _play(state, sampler)
@@ -114,9 +119,8 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, stream: 
             record.status, record.reason = "failed", f"harness error: {exc!r}"
             traceback.print_exc(file=stream)
         finally:
-            _teardown(state, faults)
+            _teardown(state)
             sampler.close()
-            faults.close()
     if record.status != "completed":
         state.say(f"run {record.status}: {record.reason}")
     return _report(run, stream)
@@ -124,6 +128,10 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, stream: 
 
 def _play(state: _Run, sampler: Sampler) -> None:
     sc, run = state.scenario, state.run
+    if sc.faults:
+        # Timeline offsets count from the load start, which every server must know before it
+        # starts (a stdio server respawned later too): fix it now, start the load exactly then.
+        state.run_start = time.time() + state.options.timeline_startup_budget_s
     if sc.system.transport == "http":
         for name, server in sc.system.servers.items():
             _start_http_server(state, name, server.kind or name)
@@ -131,6 +139,7 @@ def _play(state: _Run, sampler: Sampler) -> None:
     sampler.track("orchestrator", None)
     for proc in state.all_processes():
         sampler.track(proc.name, proc)
+    _wait_for_run_start(state)
     _start_locust(state)
     assert state.locust is not None
     sampler.track("locust", state.locust)
@@ -142,23 +151,12 @@ def _play(state: _Run, sampler: Sampler) -> None:
 def _start_http_server(state: _Run, name: str, kind: str) -> None:
     port = free_port()
     argv = [
-        sys.executable,
-        "-m",
-        "fault_servers",
-        "serve",
-        kind,
-        "--transport",
-        "http",
+        *_server_command(state, name, kind, "http"),
         "--host",
         "127.0.0.1",
         "--port",
         str(port),
-        "--seed",
-        str(state.scenario.seed),
     ]
-    faults_file = _write_fault_file(state, name)
-    if faults_file is not None:
-        argv += ["--faults", str(faults_file)]
     proc = ManagedProcess(f"server-{name}", argv, state.run.logs / f"server-{name}.log")
     state.servers[name] = proc
     state.say(f"  server {name} ({kind}, http) starting on 127.0.0.1:{port}")
@@ -166,15 +164,43 @@ def _start_http_server(state: _Run, name: str, kind: str) -> None:
 
 
 def _write_fault_file(state: _Run, name: str) -> Path | None:
-    faults = state.scenario.system.servers[name].faults
-    if not faults:
+    data = state.scenario.fault_file(name)
+    if not data["faults"] and not data["timeline"]:
         return None
     path = state.run.runtime / f"faults-{name}.yaml"
-    path.write_text(
-        yaml.safe_dump({"faults": [f.model_dump(exclude_none=True) for f in faults]}, sort_keys=False),
-        encoding="utf-8",
-    )
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path
+
+
+def _server_command(state: _Run, name: str, kind: str, transport: str) -> list[str]:
+    """``python -m fault_servers serve ...`` for one server: seed, faults, events, run start."""
+    argv = [
+        sys.executable,
+        "-m",
+        "fault_servers",
+        "serve",
+        kind,
+        "--transport",
+        transport,
+        "--seed",
+        str(state.scenario.seed),
+        "--name",
+        name,
+        "--events-dir",
+        str(state.run.events),
+    ]
+    faults_file = _write_fault_file(state, name)
+    if faults_file is not None:
+        argv += ["--faults", str(faults_file)]
+    if state.run_start is not None:
+        argv += ["--run-start", f"{state.run_start:.6f}"]
+    return argv
+
+
+def _has_crash_faults(state: _Run, name: str) -> bool:
+    data = state.scenario.fault_file(name)
+    entries = [*data["faults"], *(w["fault"] for w in data["timeline"])]
+    return any(isinstance(f, dict) and f.get("kind") == "crash" for f in entries)
 
 
 def _gateway_servers(state: _Run) -> dict[str, dict[str, Any]]:
@@ -192,20 +218,7 @@ def _gateway_servers(state: _Run) -> dict[str, dict[str, Any]]:
                 **tuning,
             }
         else:
-            command = [
-                sys.executable,
-                "-m",
-                "fault_servers",
-                "serve",
-                kind,
-                "--transport",
-                "stdio",
-                "--seed",
-                str(sc.seed),
-            ]
-            faults_file = _write_fault_file(state, name)
-            if faults_file is not None:
-                command += ["--faults", str(faults_file)]
+            command = _server_command(state, name, kind, "stdio")
             servers[name] = {"kind": kind, "transport": "stdio", "command": command, **tuning}
     return servers
 
@@ -328,7 +341,13 @@ def _watch(state: _Run, sampler: Sampler) -> None:
                     f"Locust exited with code {code}; log {state.locust.log_path}:\n{state.locust.log_tail()}"
                 )
             return
-        for proc in [state.gateway, *state.servers.values()]:
+        for name, proc in list(state.servers.items()):
+            if not proc.alive() and _has_crash_faults(state, name):
+                _restart_crashed_server(state, name, proc, sampler)
+        for proc in [
+            state.gateway,
+            *(p for n, p in state.servers.items() if not _has_crash_faults(state, n)),
+        ]:
             if not proc.alive():
                 state.record.status = "failed"
                 state.record.reason = (
@@ -356,7 +375,7 @@ def _watch(state: _Run, sampler: Sampler) -> None:
         time.sleep(0.1)
 
 
-def _teardown(state: _Run, faults: EventWriter) -> None:
+def _teardown(state: _Run) -> None:
     record = state.record
     if state.locust is not None:
         state.locust.stop(grace_s=state.scenario.load.stop_timeout_s + 10.0)
@@ -365,7 +384,6 @@ def _teardown(state: _Run, faults: EventWriter) -> None:
         state.gateway.stop(grace_s=15.0)
     for proc in state.servers.values():
         proc.stop(grace_s=5.0)
-    _record_faults(state, faults)
     record.t_end = time.time()
     record.processes = [
         {"name": p.name, "pid": p.pid, "argv": p.argv, "exit_code": p.exit_code, "log": str(p.log_path)}
@@ -377,24 +395,41 @@ def _teardown(state: _Run, faults: EventWriter) -> None:
     state.run.write_environment(record.t_start, record.t_end)
 
 
-def _record_faults(state: _Run, faults: EventWriter) -> None:
-    """Static faults apply for the whole life of their server: one window per fault."""
-    for name, server in state.scenario.system.servers.items():
-        proc = state.servers.get(name) or state.gateway
-        if proc is None:
-            continue
-        for fault in server.faults:
-            params = fault.model_dump(exclude_none=True)
-            kind = params.pop("kind")
-            faults.write(
-                {
-                    "t_start": proc.started_at,
-                    "t_end": proc.stopped_at or time.time(),
-                    "target": name,
-                    "kind": kind,
-                    "params": json.dumps(params, sort_keys=True),
-                }
-            )
+def _wait_for_run_start(state: _Run) -> None:
+    """Hold the load until the planned run start, so timeline offsets mean load time."""
+    if state.run_start is None:
+        return
+    late_s = time.time() - state.run_start
+    if late_s > 0:
+        state.say(
+            f"  warning: startup took {late_s:.1f}s longer than planned; fault windows start that much early"
+        )
+        return
+    state.say(f"  load starts in {-late_s:.1f}s, at the timeline's origin")
+    while time.time() < state.run_start:
+        if state.stopper.reason:
+            raise _StartError(f"{state.stopper.reason} before the load started")
+        time.sleep(min(0.1, max(0.0, state.run_start - time.time())))
+
+
+def _restart_crashed_server(state: _Run, name: str, proc: ManagedProcess, sampler: Sampler) -> None:
+    """An HTTP server whose faults include crashes is restarted when it dies, like a restart policy.
+
+    A restarted server follows the same timeline (same ``--run-start``), so one restarted inside
+    a crash window exits again until the window ends.
+    """
+    now = time.monotonic()
+    if now < state.next_restart_at.get(name, 0.0):
+        return
+    proc.stop(grace_s=0.0)
+    state.retired.append(proc)
+    count = state.restarts.get(name, 0) + 1
+    state.restarts[name] = count
+    state.next_restart_at[name] = now + state.options.server_restart_backoff_s
+    fresh = ManagedProcess(proc.name, proc.argv, proc.log_path)
+    state.servers[name] = fresh
+    sampler.track(fresh.name, fresh)
+    state.say(f"  server {name} exited (code {proc.exit_code}); restarted (restart {count})")
 
 
 def _report(run: RunDir, stream: TextIO, runner: Callable[..., Any] = subprocess.run) -> int:

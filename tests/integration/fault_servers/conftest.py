@@ -39,15 +39,19 @@ class HttpServer:
     log_path: Path
 
     @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
     def mcp_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/mcp"
+        return f"{self.base_url}/mcp"
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
 
 class StartHttpServer(Protocol):
-    def __call__(self, *args: str) -> HttpServer: ...
+    def __call__(self, *args: str, ready: bool = True) -> HttpServer: ...
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -82,10 +86,13 @@ def wait_until_healthy(server: HttpServer) -> None:
 
 @pytest.fixture
 def start_http_server(tmp_path: Path) -> Iterator[StartHttpServer]:
-    """Start HTTP weather servers with extra CLI args; every one is stopped at teardown, even on failure."""
+    """Start HTTP weather servers with extra CLI args; every one is stopped at teardown, even on failure.
+
+    With ``ready=False`` it returns at once instead of waiting for ``GET /healthz`` to answer 200.
+    """
     started: list[HttpServer] = []
 
-    def start(*args: str) -> HttpServer:
+    def start(*args: str, ready: bool = True) -> HttpServer:
         port = free_port()
         log_path = tmp_path / f"server-{port}.log"
         with log_path.open("wb") as log:
@@ -97,7 +104,8 @@ def start_http_server(tmp_path: Path) -> Iterator[StartHttpServer]:
             )
         server = HttpServer(process=process, port=port, log_path=log_path)
         started.append(server)
-        wait_until_healthy(server)
+        if ready:
+            wait_until_healthy(server)
         return server
 
     try:

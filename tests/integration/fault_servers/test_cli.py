@@ -33,12 +33,12 @@ def test_a_bad_fault_file_exits_2_and_names_the_file_and_key_path(tmp_path: Path
 
 def test_an_unknown_fault_kind_exits_2_and_names_the_key_path(tmp_path: Path) -> None:
     path = tmp_path / "faults.json"
-    path.write_text('{"faults": [{"kind": "crash"}]}')
+    path.write_text('{"faults": [{"kind": "meteor"}]}')
 
     result = run("--faults", str(path))
 
     assert result.returncode == 2
-    assert f"{path}: faults[0].kind: unknown kind 'crash'" in result.stderr
+    assert f"{path}: faults[0].kind: unknown kind 'meteor'" in result.stderr
 
 
 def test_a_non_loopback_host_exits_2_without_allow_remote() -> None:

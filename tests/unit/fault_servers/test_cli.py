@@ -53,10 +53,10 @@ def test_a_fault_file_naming_an_unknown_tool_exits_2(
 
 
 def test_an_unknown_server_name_exits_2_listing_the_known_ones(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["serve", "database"])
+    code = main(["serve", "mailserver"])
 
     assert code == 2
-    assert "invalid choice: 'database'" in capsys.readouterr().err
+    assert "invalid choice: 'mailserver'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("port", ["0", "70000", "http"])
@@ -86,3 +86,49 @@ def test_the_sdk_session_close_traceback_is_dropped_and_other_errors_kept() -> N
     assert not noise.filter(record("Error in standalone SSE writer", ClosedResourceError()))
     assert noise.filter(record("Error in standalone SSE writer", RuntimeError("real")))
     assert noise.filter(record("Error in SSE writer", ClosedResourceError()))
+
+
+def test_an_http_only_fault_over_stdio_exits_2_naming_the_key_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "faults.yaml"
+    path.write_text("faults:\n  - {kind: error}\n  - {kind: http_status, status: 503}\n")
+
+    code = main(["serve", "weather", "--transport", "stdio", "--faults", str(path)])
+
+    assert code == 2
+    assert f"{path}: faults[1].kind: 'http_status' needs the http transport" in capsys.readouterr().err
+
+
+def test_an_unknown_tool_on_the_timeline_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "faults.yaml"
+    path.write_text("timeline:\n  - {at_s: 1, fault: {kind: hang, tools: [get_weather]}}\n")
+
+    code = main(["serve", "weather", "--faults", str(path)])
+
+    assert code == 2
+    assert "timeline[0].fault.tools[0]: unknown tool 'get_weather'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["soon", "nan", "-5"])
+def test_a_run_start_that_is_not_unix_seconds_exits_2(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "weather", f"--run-start={value}"]) == 2
+    assert "expected Unix seconds" in capsys.readouterr().err
+
+
+def test_an_events_dir_that_cannot_be_created_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+
+    code = main(["serve", "weather", "--events-dir", str(blocker / "events")])
+
+    assert code == 2
+    assert "cannot create the events directory" in capsys.readouterr().err
+
+
+def test_help_lists_the_fault_timeline_and_event_options(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "--run-start EPOCH" in out and "--events-dir DIR" in out and "--name NAME" in out

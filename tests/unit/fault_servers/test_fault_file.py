@@ -86,7 +86,7 @@ BAD_INPUTS: list[tuple[str, Any, str, str]] = [
     ("faults not a list", {"faults": {"kind": "error"}}, "faults", "expected a list"),
     ("fault not a mapping", {"faults": ["error"]}, "faults[0]", "expected a mapping"),
     ("missing kind", {"faults": [{"probability": 0.5}]}, "faults[0].kind", "required"),
-    ("unknown kind", {"faults": [{"kind": "crash"}]}, "faults[0].kind", "unknown kind 'crash'"),
+    ("unknown kind", {"faults": [{"kind": "meteor"}]}, "faults[0].kind", "unknown kind 'meteor'"),
     (
         "unknown key on a fault",
         {"faults": [{"kind": "error"}, {"kind": "latency", "delay": 1}]},

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import pytest
 from mcp.server.fastmcp.exceptions import ToolError
+from mcp.shared.exceptions import McpError
 
 from fault_servers import (
     ErrorFault,
@@ -15,6 +16,7 @@ from fault_servers import (
     FaultInjector,
     FaultPlan,
     InjectedFaultError,
+    JsonRpcError,
     LatencyFault,
     apply_decision,
 )
@@ -187,3 +189,48 @@ async def test_applying_an_error_sleeps_first_then_raises_a_tool_error_with_the_
 
     assert isinstance(caught.value, ToolError)
     assert sleep.calls == [0.1]
+
+
+class RecordingExit:
+    def __init__(self) -> None:
+        self.codes: list[int] = []
+
+    def __call__(self, exit_code: int) -> None:
+        self.codes.append(exit_code)
+
+
+async def test_applying_a_crash_sleeps_first_then_exits_with_its_code() -> None:
+    sleep, exit = RecordingSleep(), RecordingExit()
+
+    await apply_decision(FaultDecision(delay_s=0.2, crash_exit_code=5), sleep=sleep, exit=exit)
+
+    assert (sleep.calls, exit.codes) == ([0.2], [5])
+
+
+async def test_applying_a_hang_awaits_the_hang_before_any_error() -> None:
+    hung: list[bool] = []
+
+    async def hang() -> None:
+        hung.append(True)
+
+    with pytest.raises(InjectedFaultError):
+        await apply_decision(FaultDecision(hang=True, error="after"), hang=hang)
+
+    assert hung == [True]
+
+
+async def test_applying_a_jsonrpc_error_raises_mcp_error_before_an_is_error_error() -> None:
+    decision = FaultDecision(jsonrpc_error=JsonRpcError(-32001, "down"), error="is error")
+
+    with pytest.raises(McpError) as caught:
+        await apply_decision(decision, sleep=RecordingSleep())
+
+    assert (caught.value.error.code, caught.value.error.message) == (-32001, "down")
+
+
+def test_the_tool_side_module_keeps_its_old_names() -> None:
+    from fault_servers import faults
+
+    assert {"FaultInjector", "FaultDecision", "Sleep", "apply_decision", "InjectedFaultError"} <= set(
+        dir(faults)
+    )

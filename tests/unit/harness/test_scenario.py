@@ -66,14 +66,40 @@ def test_set_can_replace_a_list_item(tmp_path: Path) -> None:
         ),
         (lambda d: d["system"]["servers"].update(nope={}), "unknown kind 'nope'"),
         (
-            lambda d: d["system"]["servers"]["weather"].update(faults=[{"kind": "error"}]),
-            "system.servers.weather.faults[0].probability: Field required",
+            lambda d: d["system"]["servers"]["weather"].update(faults=[{"kind": "error", "probability": 2}]),
+            "system.servers.weather.faults[0].probability: expected a number in [0, 1]",
+        ),
+        (
+            lambda d: d["system"]["servers"]["weather"].update(faults=[{"kind": "earthquake"}]),
+            "system.servers.weather.faults[0].kind",
+        ),
+        (
+            lambda d: d.update(faults=[{"at_s": 1, "target": "nope", "fault": {"kind": "hang"}}]),
+            "faults[0].target: unknown server 'nope'; expected one of weather",
+        ),
+        (
+            lambda d: d.update(
+                faults=[
+                    {"at_s": 1, "target": "weather", "fault": {"kind": "hang"}},
+                    {"at_s": 2, "target": "weather", "fault": {"kind": "error", "probability": -1}},
+                ]
+            ),
+            "faults[1].fault.probability",
+        ),
+        (
+            lambda d: (
+                d["system"].update(transport="stdio"),
+                d.update(
+                    faults=[{"at_s": 1, "target": "weather", "fault": {"kind": "http_status", "status": 503}}]
+                ),
+            ),
+            "faults[0].fault.kind: http_status needs transport http",
         ),
         (
             lambda d: d["system"]["servers"]["weather"].update(
                 faults=[{"kind": "latency", "delay_s": 1, "min_s": 0}]
             ),
-            "system.servers.weather.faults[0]: give either delay_s, or min_s and max_s",
+            "system.servers.weather.faults[0]: expected either delay_s or min_s + max_s",
         ),
         (
             lambda d: d.update(slas=[{"name": "x", "kind": "latency", "percentile": 101, "max_s": 1}]),
@@ -117,3 +143,22 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 def test_malformed_overrides_are_rejected(tmp_path: Path, override: str) -> None:
     with pytest.raises(ScenarioError):
         load_scenario(write(tmp_path, MINIMAL), [override])
+
+
+def test_each_server_gets_its_static_faults_and_its_timeline_windows(tmp_path: Path) -> None:
+    data = {
+        **MINIMAL,
+        "system": {"servers": {"weather": {"faults": [{"kind": "latency", "delay_s": 0.1}]}}},
+        "faults": [
+            {"at_s": 5, "for_s": 10, "target": "weather", "fault": {"kind": "crash"}},
+            {"at_s": 20, "target": "weather", "fault": {"kind": "error", "probability": 0.5}},
+        ],
+    }
+    scenario = load_scenario(write(tmp_path, data))
+    assert scenario.fault_file("weather") == {
+        "faults": [{"kind": "latency", "delay_s": 0.1}],
+        "timeline": [
+            {"at_s": 5.0, "for_s": 10.0, "fault": {"kind": "crash"}},
+            {"at_s": 20.0, "fault": {"kind": "error", "probability": 0.5}},
+        ],
+    }
