@@ -215,3 +215,37 @@ def test_a_run_over_stdio_passes(tmp_path: Path) -> None:
     assert (calls["outcome"] == "ok").sum() > 0
     assert any(p.startswith("gateway/server-weather") for p in load_table(run, "samples")["process"])
     assert_no_leaks(run, str(tmp_path))
+
+
+def test_a_crash_window_restarts_the_server_and_the_breaker_opens_then_closes(tmp_path: Path) -> None:
+    path = scenario(
+        tmp_path,
+        **{
+            "load.duration_s": 10,
+            "system.manager": {
+                "call_timeout_s": 2.0,
+                "breaker": {"failure_threshold": 2, "recovery_timeout_s": 1.0},
+            },
+            "faults": [{"at_s": 2, "for_s": 2, "target": "weather", "fault": {"kind": "crash"}}],
+            "slas": [],
+        },
+    )
+    out = tmp_path / "runs"
+    done = subprocess.run(
+        chaosbench("run", str(path), "--out", str(out)), capture_output=True, text=True, timeout=240
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "restarted" in done.stdout
+    run = run_dir_of(out)
+    crashed = [
+        p for p in json.loads((run / "run.json").read_text())["processes"] if p["name"] == "server-weather"
+    ]
+    assert len(crashed) >= 2 and any(p["exit_code"] == 1 for p in crashed)
+    faults = load_table(run, "faults")
+    assert set(faults["kind"]) >= {"crash"} and set(faults["target"]) == {"weather"}
+    transitions = list(
+        zip(load_table(run, "breaker")["from_state"], load_table(run, "breaker")["to_state"], strict=True)
+    )
+    assert ("closed", "open") in transitions and transitions[-1] == ("half_open", "closed")
+    assert load_table(run, "requests")["request_id"].is_unique
+    assert_no_leaks(run, str(tmp_path))
