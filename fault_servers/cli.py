@@ -219,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     except FaultServerError as exc:
         _complain(str(exc))
         return 2
-    _exit_cleanly_on_stop_signals()
+    if args.transport == "stdio":
+        # Open fault windows are written by the exit hooks that _exit_now runs.
+        atexit.register(runtime.stop)
+    _exit_cleanly_on_stop_signals(exit_at_once=args.transport == "stdio")
     _drop_sdk_noise_on_session_close()
     try:
         run_server(server, runtime, transport=args.transport, host=args.host, port=args.port)
@@ -233,7 +236,7 @@ class _StopRequested(BaseException):
     """Raised by the SIGTERM/SIGINT handler; a BaseException so no `except Exception` swallows it."""
 
 
-def _exit_cleanly_on_stop_signals() -> None:
+def _exit_cleanly_on_stop_signals(*, exit_at_once: bool = False) -> None:
     # uvicorn installs its own handlers while serving, shuts down gracefully on
     # SIGTERM and then re-raises the signal against the handler it found. With
     # the default handler the process would then die "killed by SIGTERM"
@@ -242,7 +245,12 @@ def _exit_cleanly_on_stop_signals() -> None:
     if threading.current_thread() is not threading.main_thread():
         return
 
+    # Over stdio there is nothing to shut down gracefully, and an exception raised here can
+    # land inside an asyncio callback, whose runner logs and swallows it (the server would
+    # keep running): exit at once instead, running the exit hooks.
     def stop(signum: int, frame: FrameType | None) -> None:
+        if exit_at_once:
+            _exit_now()
         raise _StopRequested(signal.Signals(signum).name)
 
     signal.signal(signal.SIGTERM, stop)
