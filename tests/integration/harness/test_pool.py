@@ -189,3 +189,58 @@ async def test_killing_stdio_servers_under_load_opens_the_breaker_which_closes_a
     assert Counter(r["request_id"] for r in calls.rows).most_common(1)[0][1] == 1
     assert manager.get_metrics()["weather"]["evicted"] >= 2
     assert server_processes() == []
+
+
+async def test_an_http_server_killed_under_load_and_restarted_on_its_port_is_recovered(
+    http_server: Callable[..., HttpServer],
+) -> None:
+    server = http_server(faults=[{"kind": "latency", "delay_s": 0.05}])
+    calls, breaker = Recorder(), Recorder()
+    manager = ResilientMCPManager(
+        [ServerSpec("weather", HttpTarget(server.url))],
+        ManagerConfig(
+            call_timeout_s=2.0,
+            connect_timeout_s=2.0,
+            pool=PoolConfig(size=2, health_interval_s=0),
+            breaker=BreakerConfig(failure_threshold=3, recovery_timeout_s=1.0),
+        ),
+        calls_sink=calls,
+        breaker_sink=breaker,
+    )
+    issued = 0
+
+    async def one(i: int) -> str:
+        nonlocal issued
+        issued += 1
+        try:
+            await manager.call_tool("weather", "get_current_weather", {"city": "Oslo"}, request_id=f"r{i}")
+            return "ok"
+        except ToolCallError as exc:
+            return exc.outcome
+
+    try:
+        with anyio.fail_after(90):
+            await manager.start()
+            assert set(await asyncio.gather(*(one(i) for i in range(10)))) == {"ok"}
+            load = [asyncio.ensure_future(one(100 + i)) for i in range(10)]
+            await wait_until(lambda: manager.get_metrics()["weather"]["in_flight"] > 0, "calls in flight")
+            server.proc.send_signal(signal.SIGKILL)
+            server.proc.wait(timeout=10)
+            during = await asyncio.gather(*load)
+            assert set(during) <= {"ok", "transport_error", "timeout", "rejected_open"}
+            n = 1000
+            while manager.breaker_state("weather") != "open":
+                await one(n)
+                n += 1
+            http_server(port=server.port)
+            while manager.breaker_state("weather") != "closed":
+                await one(n)
+                n += 1
+                await anyio.sleep(0.1)
+    finally:
+        await manager.aclose()
+    transitions = [(r["from_state"], r["to_state"]) for r in breaker.rows]
+    assert ("closed", "open") in transitions
+    assert transitions[-2:] == [("open", "half_open"), ("half_open", "closed")]
+    assert len(calls.rows) == issued
+    assert Counter(r["request_id"] for r in calls.rows).most_common(1)[0][1] == 1
