@@ -1,23 +1,38 @@
-"""Tool-call throughput and latency: raw mcp SDK vs ResilientMCPManager, side by side in one run.
+"""Tool-call and agent-turn throughput and CPU cost: raw mcp SDK vs ResilientMCPManager vs the
+default langchain-mcp-adapters path, and agent mode vs tools mode, side by side in one run.
 
-Variants (each against the reference weather server, calling ``get_current_weather``):
+Tool-call variants (each against the reference weather server, calling ``get_current_weather``):
 
 - ``raw_stdio``: ``mcp.client.stdio.stdio_client`` + ``ClientSession``.
 - ``manager_stdio``: ``ResilientMCPManager`` over ``StdioTarget`` (events discarded).
 - ``manager_stdio_events``: ``ResilientMCPManager`` over stdio with real ``EventWriter``s to a temp dir.
 - ``raw_http``: ``streamable_http_client(url)`` + ``ClientSession`` (the SDK's default httpx client).
 - ``manager_http``: ``ResilientMCPManager`` over ``HttpTarget`` (events discarded).
+- ``adapters_stdio`` / ``adapters_http``: langchain-mcp-adapters' default path,
+  ``MultiServerMCPClient({...}).get_tools()`` and the tool's ``ainvoke``; every call opens a new
+  session (on stdio a new server process), so these run a small fixed number of calls, once.
 
-Every variant keeps one session open for the whole run (each stdio variant has its own
-server process; the HTTP variants share one server). Each round warms every session up
-and then times a fixed number of calls with a fixed number in flight; rounds alternate the
-variant order, and each variant reports its median round. A ratio is the median over rounds
-of the per-round ratio of two variants that ran next to each other. Ratios compare variants
-of this run only: the machines are shared and noisy, never compare with another day's number.
-Besides calls/s the table shows the client process's CPU time per call, which shared-machine
-noise disturbs less and which isolates the client-side cost (the server's CPU is excluded).
+Turn variants (one ``ResilientMCPManager`` over stdio, ``AgentConfig(tool_calls_per_turn=2,
+ttft_s=0, tokens_per_s=0)``, no simulated LLM latency):
 
-Prints a table, then as its last line one JSON object with the figures and ratios.
+- ``tools_turn``: ``build_agent("tools", ...)`` (the scripted agent) ``.run_turn``.
+- ``agent_turn``: ``build_agent("agent", ...)`` (LangChain ``create_agent`` over the simulated model).
+
+Each raw/manager variant keeps one session open for the whole run (each stdio variant has its
+own server process; the HTTP variants share one server) and is measured at every concurrency
+level (default 1 and 50 calls in flight); the turn variants at 1 and 32 turns in flight. Each
+round warms a variant up and then times a fixed number of calls; rounds alternate the variant
+order, and each variant reports its median round. A ratio is the median over rounds of the
+per-round ratio of two variants that ran next to each other, except the ratios to the adapters
+(measured once, after the rounds), which divide median rates. Ratios compare variants of this run
+only: the machines are shared and noisy, never compare with another day's number.
+
+CPU: "cpu ms/call" is this (client) process's CPU time per call (``time.process_time``: every
+thread of this process), steadier than calls/s on a shared machine. The server's CPU is separate:
+"srv cpu ms/call" samples the server process with psutil (for ``adapters_stdio``, the CPU of the
+server processes it started and reaped, from ``getrusage(RUSAGE_CHILDREN)``).
+
+Prints the tables, then as its last line one JSON object with the figures and ratios.
 """
 
 from __future__ import annotations
@@ -25,15 +40,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import math
+import resource
 import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -41,15 +58,20 @@ from typing import Any, TextIO
 
 import httpx
 import psutil
+from langchain_core.messages import ToolMessage
+from langchain_mcp_adapters.client import MultiServerMCPClient
+from langchain_mcp_adapters.sessions import Connection, StdioConnection, StreamableHttpConnection
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
+from harness.agents import ResilientAgent, build_agent
 from harness.connection import HttpTarget, StdioTarget, unwrap_exception
 from harness.events import EventSink, EventWriter
 from harness.manager import ManagerConfig, ResilientMCPManager, ServerSpec
 from harness.netutil import free_port
 from harness.pool import PoolConfig
+from harness.scenario import AgentConfig
 
 BENCH = "manager_throughput"
 TOOL = "get_current_weather"
@@ -57,13 +79,27 @@ ARGS: dict[str, Any] = {"city": "Oslo"}
 SERVER = "weather"
 #: More than about 100 in flight overflows httpx's default pool; the brief caps HTTP at 50.
 HTTP_MAX_IN_FLIGHT = 50
+#: The adapters start a server process per call on stdio: more than one at once on a small
+#: machine measures process start-up contention, not the client, so stdio adapters run at 1.
+ADAPTERS_STDIO_MAX_IN_FLIGHT = 1
+#: Turns in flight for the agent-vs-tools comparison (the JSON's headline figures are at 1).
+TURN_LEVELS: tuple[int, ...] = (1, 32)
+AGENT_CONFIG = AgentConfig(tool_calls_per_turn=2, ttft_s=0, tokens_per_s=0)
+AGENT_SEED = 7
+#: Distinct session ids the turns cycle through.
+TURN_SESSIONS = 50
 HEALTH_WAIT_S = 20.0
 SESSION_OPEN_S = 30.0
 CLOSE_WAIT_S = 30.0
 CALL_TIMEOUT_S = 10.0
+#: Targets of the issue.
+TARGET_MANAGER_OVER_RAW = 0.9
+TARGET_MANAGER_OVER_ADAPTERS_STDIO = 100.0
 
-#: One tool call; returns True when the tool answered without ``isError``.
+#: One tool call (or one agent turn); returns True when it succeeded.
 CallFn = Callable[[], Awaitable[bool]]
+#: Cumulative CPU seconds of the server behind a variant; None when it cannot be sampled.
+CpuFn = Callable[[], float | None]
 
 
 class BenchError(Exception):
@@ -78,12 +114,20 @@ class Variant:
     description: str
 
 
-VARIANTS: tuple[Variant, ...] = (
+CALL_VARIANTS: tuple[Variant, ...] = (
     Variant("raw_stdio", "stdio", "raw_stdio", "mcp SDK ClientSession over stdio"),
     Variant("manager_stdio", "stdio", "raw_stdio", "ResilientMCPManager over stdio"),
     Variant("manager_stdio_events", "stdio", "raw_stdio", "ResilientMCPManager over stdio + EventWriter"),
     Variant("raw_http", "http", "raw_http", "mcp SDK ClientSession over streamable HTTP"),
     Variant("manager_http", "http", "raw_http", "ResilientMCPManager over streamable HTTP"),
+)
+ADAPTER_VARIANTS: tuple[Variant, ...] = (
+    Variant("adapters_stdio", "stdio", "raw_stdio", "langchain-mcp-adapters get_tools() over stdio"),
+    Variant("adapters_http", "http", "raw_http", "langchain-mcp-adapters get_tools() over HTTP"),
+)
+TURN_VARIANTS: tuple[Variant, ...] = (
+    Variant("tools_turn", "stdio", "tools_turn", 'build_agent("tools") over a stdio manager'),
+    Variant("agent_turn", "stdio", "tools_turn", 'build_agent("agent") over a stdio manager'),
 )
 #: (JSON name, numerator, denominator): each ratio is the median over rounds of the per-round ratio.
 #: Variants compared run next to each other in every round, so drift on the machine cancels out.
@@ -101,6 +145,7 @@ class RoundResult:
     errors: int
     seconds: float
     cpu_s: float
+    server_cpu_s: float | None
     latencies_s: list[float]
 
     @property
@@ -108,12 +153,20 @@ class RoundResult:
         return self.calls / self.seconds if self.seconds > 0 else 0.0
 
     @property
-    def cpu_us_per_call(self) -> float:
+    def cpu_ms_per_call(self) -> float:
         """CPU time of this (client) process per call: the client-side cost, server excluded."""
-        return self.cpu_s / self.calls * 1e6
+        return self.cpu_s / self.calls * 1e3
+
+    @property
+    def server_cpu_ms_per_call(self) -> float | None:
+        return None if self.server_cpu_s is None else self.server_cpu_s / self.calls * 1e3
 
     def percentile_ms(self, p: float) -> float:
         return nearest_rank(self.latencies_s, p) * 1000.0
+
+
+#: Rounds of every measured (variant key, concurrency level).
+Results = dict[tuple[str, int], list[RoundResult]]
 
 
 def nearest_rank(values: list[float], p: float) -> float:
@@ -129,27 +182,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python bench/manager_throughput.py",
         description=(
-            "Tool-call throughput (calls/s) and latency (p50/p99) of the raw mcp SDK and of "
-            "ResilientMCPManager, over stdio and streamable HTTP, measured side by side in one run. "
-            "Prints a table and, as the last line, one JSON object."
+            "Calls/s, latency and CPU ms per call of the raw mcp SDK, ResilientMCPManager and "
+            "langchain-mcp-adapters' default get_tools() path, over stdio and streamable HTTP, at 1 and "
+            "50 calls in flight; and turns/s and CPU ms per turn of agent mode vs tools mode; measured "
+            "side by side in one run. Prints tables and, as the last line, one JSON object."
         ),
     )
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="3 short rounds of 250 calls per variant (finishes in under a minute)",
+        help=(
+            "a short run that finishes in under a minute: 3 rounds of 150 calls per variant and "
+            "concurrency level (20 warm-up calls) and of 40 turns per mode, then 5 stdio / 10 HTTP "
+            "adapter calls (50 at 50 in flight); without it: 5 rounds of 2000 calls (300 warm-up) "
+            "and 300 turns, then 10 / 30 (100) adapter calls"
+        ),
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive_int,
-        default=50,
-        help=f"calls in flight at once (default: 50; HTTP variants are capped at {HTTP_MAX_IN_FLIGHT})",
+        type=_levels,
+        default=(1, 50),
+        help=(
+            "comma-separated calls-in-flight levels (default: 1,50; HTTP variants are capped at "
+            f"{HTTP_MAX_IN_FLIGHT}, stdio adapters at {ADAPTERS_STDIO_MAX_IN_FLIGHT})"
+        ),
     )
     parser.add_argument(
         "--calls",
         type=_positive_int,
         default=None,
-        help="timed calls per variant per round (default: 2000, or 250 with --quick)",
+        help="timed calls per variant per level per round (default: 2000, or 150 with --quick)",
+    )
+    parser.add_argument(
+        "--turns",
+        type=_positive_int,
+        default=None,
+        help="timed agent/tools turns per mode per level per round (default: 300, or 40 with --quick)",
     )
     parser.add_argument(
         "--rounds",
@@ -168,6 +236,13 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
     return value
+
+
+def _levels(text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of positive integers")
+    return tuple(sorted({_positive_int(p) for p in parts}))
 
 
 # -- servers and sessions -------------------------------------------------------------------------
@@ -220,6 +295,34 @@ def reap_children() -> list[int]:
     return [child.pid for child in leftovers]
 
 
+def child_pids() -> set[int]:
+    return {p.pid for p in psutil.Process().children(recursive=True)}
+
+
+def process_cpu(pids: Iterable[int]) -> CpuFn:
+    """Sampler of the summed CPU time (user + system) of the processes ``pids``."""
+    procs: list[psutil.Process] = []
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            procs.append(psutil.Process(pid))
+
+    def sample() -> float | None:
+        if not procs:
+            return None
+        try:
+            return sum(t.user + t.system for t in (p.cpu_times() for p in procs))
+        except psutil.Error:
+            return None
+
+    return sample
+
+
+def reaped_children_cpu() -> float | None:
+    """CPU time of every child process that has exited and been waited for (adapters' stdio servers)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 async def open_raw(stack: contextlib.AsyncExitStack, transport: str, url: str, errlog: TextIO) -> CallFn:
     if transport == "stdio":
         argv = server_argv("stdio")
@@ -237,20 +340,13 @@ async def open_raw(stack: contextlib.AsyncExitStack, transport: str, url: str, e
     return call
 
 
-async def open_manager(
+async def start_manager(
     stack: contextlib.AsyncExitStack,
-    transport: str,
-    url: str,
+    target: HttpTarget | StdioTarget,
+    config: ManagerConfig,
     errlog: TextIO,
-    max_in_flight: int,
-    events_dir: Path | None,
-) -> CallFn:
-    target: HttpTarget | StdioTarget
-    if transport == "stdio":
-        argv = server_argv("stdio")
-        target = StdioTarget(argv[0], argv[1:])
-    else:
-        target = HttpTarget(url)
+    events_dir: Path | None = None,
+) -> ResilientMCPManager:
     calls_sink: EventSink | None = None
     breaker_sink: EventSink | None = None
     if events_dir is not None:
@@ -259,16 +355,33 @@ async def open_manager(
         stack.callback(calls_sink.close)
         stack.callback(breaker_sink.close)
     manager = ResilientMCPManager(
-        [ServerSpec(SERVER, target)],
-        ManagerConfig(call_timeout_s=CALL_TIMEOUT_S, pool=PoolConfig(max_in_flight_per_session=max_in_flight)),
-        calls_sink=calls_sink,
-        breaker_sink=breaker_sink,
-        errlog=errlog,
+        [ServerSpec(SERVER, target)], config, calls_sink=calls_sink, breaker_sink=breaker_sink, errlog=errlog
     )
     stack.push_async_callback(manager.aclose)
     failed = await manager.start()
     if failed:
         raise BenchError(f"the manager could not connect: {failed}")
+    return manager
+
+
+def stdio_target() -> StdioTarget:
+    argv = server_argv("stdio")
+    return StdioTarget(argv[0], argv[1:])
+
+
+async def open_manager(
+    stack: contextlib.AsyncExitStack,
+    transport: str,
+    url: str,
+    errlog: TextIO,
+    max_in_flight: int,
+    events_dir: Path | None,
+) -> CallFn:
+    target = stdio_target() if transport == "stdio" else HttpTarget(url)
+    config = ManagerConfig(
+        call_timeout_s=CALL_TIMEOUT_S, pool=PoolConfig(max_in_flight_per_session=max_in_flight)
+    )
+    manager = await start_manager(stack, target, config, errlog, events_dir)
 
     async def call() -> bool:
         await manager.call_tool(SERVER, TOOL, ARGS)
@@ -277,10 +390,63 @@ async def open_manager(
     return call
 
 
+async def open_adapters(transport: str, url: str) -> CallFn:
+    """langchain-mcp-adapters' default path: ``MultiServerMCPClient(...).get_tools()``, no session kept.
+
+    The call passes a tool call (not bare arguments) to ``ainvoke`` so the answer is a
+    ``ToolMessage`` whose ``status`` tells a tool error apart; the path is the same.
+    """
+    connection: Connection
+    if transport == "stdio":
+        argv = server_argv("stdio")
+        connection = StdioConnection(transport="stdio", command=argv[0], args=argv[1:])
+    else:
+        connection = StreamableHttpConnection(transport="streamable_http", url=url)
+    client = MultiServerMCPClient({SERVER: connection})
+    tools = await client.get_tools()
+    tool = next((t for t in tools if t.name == TOOL), None)
+    if tool is None:
+        raise BenchError(f"the adapters' get_tools() has no {TOOL!r}: {[t.name for t in tools]}")
+    ids = itertools.count()
+
+    async def call() -> bool:
+        message = await tool.ainvoke({"type": "tool_call", "name": TOOL, "args": ARGS, "id": f"b{next(ids)}"})
+        return isinstance(message, ToolMessage) and message.status == "success"
+
+    return call
+
+
+def turn_fn(agent: ResilientAgent) -> CallFn:
+    turns = itertools.count()
+
+    async def turn() -> bool:
+        i = next(turns)
+        result = await agent.run_turn(f"bench-{i % TURN_SESSIONS}", i)
+        return result.ok
+
+    return turn
+
+
+async def open_turn_variants(
+    stack: contextlib.AsyncExitStack, errlog: TextIO
+) -> tuple[dict[str, CallFn], CpuFn]:
+    """One stdio manager and an agent of each mode on it; the turn functions and the server's CPU."""
+    before = child_pids()
+    config = ManagerConfig(call_timeout_s=CALL_TIMEOUT_S, pool=PoolConfig(max_in_flight_per_session=64))
+    manager = await start_manager(stack, stdio_target(), config, errlog)
+    server_cpu = process_cpu(child_pids() - before)
+    kinds = {SERVER: SERVER}
+    tools_agent = await build_agent("tools", manager, kinds, AGENT_CONFIG, seed=AGENT_SEED)
+    langchain_agent = await build_agent("agent", manager, kinds, AGENT_CONFIG, seed=AGENT_SEED)
+    return {"tools_turn": turn_fn(tools_agent), "agent_turn": turn_fn(langchain_agent)}, server_cpu
+
+
 # -- measuring ------------------------------------------------------------------------------------
 
 
-async def drive(call: CallFn, calls: int, concurrency: int, timeout_s: float) -> RoundResult:
+async def drive(
+    call: CallFn, calls: int, concurrency: int, timeout_s: float, server_cpu: CpuFn
+) -> RoundResult:
     """Make ``calls`` calls with ``concurrency`` in flight; bounded by ``timeout_s`` overall."""
     latencies: list[float] = []
     errors = 0
@@ -299,6 +465,7 @@ async def drive(call: CallFn, calls: int, concurrency: int, timeout_s: float) ->
             if not ok:
                 errors += 1
 
+    server_start = server_cpu()
     start = time.perf_counter()
     cpu_start = time.process_time()
     try:
@@ -308,59 +475,154 @@ async def drive(call: CallFn, calls: int, concurrency: int, timeout_s: float) ->
     except TimeoutError:
         raise BenchError(f"{calls} calls did not finish within {timeout_s:.0f}s") from None
     seconds, cpu_s = time.perf_counter() - start, time.process_time() - cpu_start
-    return RoundResult(calls, errors, seconds, cpu_s, latencies)
+    server_end = server_cpu()
+    server_s = None if server_start is None or server_end is None else server_end - server_start
+    return RoundResult(calls, errors, seconds, cpu_s, server_s, latencies)
 
 
 @dataclass(frozen=True)
 class Settings:
     calls: int
+    turns: int
     rounds: int
-    concurrency: int
+    levels: tuple[int, ...]
     warmup: int
+    turn_warmup: int
+    adapter_calls: dict[tuple[str, int], int]
     quick: bool
 
-    def in_flight(self, variant: Variant) -> int:
-        return min(self.concurrency, HTTP_MAX_IN_FLIGHT) if variant.transport == "http" else self.concurrency
+    def in_flight(self, variant: Variant, level: int) -> int:
+        if variant.key == "adapters_stdio":
+            return min(level, ADAPTERS_STDIO_MAX_IN_FLIGHT)
+        return min(level, HTTP_MAX_IN_FLIGHT) if variant.transport == "http" else level
 
     @property
-    def phase_timeout_s(self) -> float:
-        return 60.0 + self.calls * 0.02
+    def top(self) -> int:
+        """The highest level: the JSON's keys without a ``_cN`` suffix are at this level."""
+        return self.levels[-1]
+
+    def phase_timeout_s(self, calls: int, per_call_s: float = 0.02) -> float:
+        return 60.0 + calls * per_call_s
 
 
-async def run_bench(
-    settings: Settings, workdir: Path, url: str, errlog: TextIO
-) -> dict[str, list[RoundResult]]:
-    results: dict[str, list[RoundResult]] = {v.key: [] for v in VARIANTS}
+def adapter_levels(settings: Settings) -> list[tuple[Variant, int]]:
+    """The adapters' (variant, level)s: stdio only at levels its cap leaves distinct."""
+    units: list[tuple[Variant, int]] = []
+    for variant in ADAPTER_VARIANTS:
+        seen: set[int] = set()
+        for level in settings.levels:
+            in_flight = settings.in_flight(variant, level)
+            if in_flight not in seen:
+                seen.add(in_flight)
+                units.append((variant, level))
+    return units
+
+
+def adapter_calls(settings: Settings, variant: Variant, level: int) -> int:
+    base = settings.adapter_calls[(variant.transport, 1)]
+    if settings.in_flight(variant, level) == 1:
+        return base
+    return max(settings.adapter_calls[(variant.transport, 50)], settings.in_flight(variant, level))
+
+
+def _progress(round_label: str, key: str, in_flight: int, result: RoundResult, unit: str) -> None:
+    print(
+        f"  {round_label} {key:<21} x{in_flight:<3} {result.calls_per_s:8.1f} {unit}/s",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+async def measure(
+    key: str,
+    call: CallFn,
+    warmup: int,
+    calls: int,
+    in_flight: int,
+    timeout_s: float,
+    server_cpu: CpuFn,
+    errlog: TextIO,
+) -> RoundResult:
+    warm = await drive(call, warmup, in_flight, timeout_s, server_cpu) if warmup else None
+    timed = await drive(call, calls, in_flight, timeout_s, server_cpu)
+    errors = timed.errors + (warm.errors if warm else 0)
+    if errors:
+        total = timed.calls + (warm.calls if warm else 0)
+        raise BenchError(f"{key} x{in_flight}: {errors} of {total} calls failed (server log: {errlog.name})")
+    return timed
+
+
+async def run_bench(settings: Settings, workdir: Path, url: str, http_pid: int, errlog: TextIO) -> Results:
+    results: Results = {}
+    http_cpu = process_cpu([http_pid])
     stack = contextlib.AsyncExitStack()
     try:
         calls: dict[str, CallFn] = {}
-        for variant in VARIANTS:
+        server_cpu: dict[str, CpuFn] = {}
+        for variant in CALL_VARIANTS:
+            before = child_pids()
             async with asyncio.timeout(SESSION_OPEN_S):
                 if variant.key.startswith("raw_"):
                     calls[variant.key] = await open_raw(stack, variant.transport, url, errlog)
                 else:
                     events_dir = workdir / "events" if variant.key.endswith("_events") else None
+                    max_in_flight = max(settings.in_flight(variant, level) for level in settings.levels)
                     calls[variant.key] = await open_manager(
-                        stack, variant.transport, url, errlog, settings.in_flight(variant), events_dir
+                        stack, variant.transport, url, errlog, max_in_flight, events_dir
                     )
+            server_cpu[variant.key] = (
+                process_cpu(child_pids() - before) if variant.transport == "stdio" else http_cpu
+            )
+        async with asyncio.timeout(SESSION_OPEN_S):
+            turn_calls, turn_cpu = await open_turn_variants(stack, errlog)
+        calls.update(turn_calls)
+        server_cpu.update(dict.fromkeys(turn_calls, turn_cpu))
+
         for round_no in range(settings.rounds):
-            order = VARIANTS if round_no % 2 == 0 else tuple(reversed(VARIANTS))
-            for variant in order:
-                call, in_flight = calls[variant.key], settings.in_flight(variant)
-                warm = await drive(call, settings.warmup, in_flight, settings.phase_timeout_s)
-                timed = await drive(call, settings.calls, in_flight, settings.phase_timeout_s)
-                if warm.errors or timed.errors:
-                    raise BenchError(
-                        f"{variant.key}: {warm.errors + timed.errors} of "
-                        f"{warm.calls + timed.calls} calls failed (server log: {errlog.name})"
+            label = f"round {round_no + 1}/{settings.rounds}"
+            forward = round_no % 2 == 0
+            for level in settings.levels:
+                for variant in CALL_VARIANTS if forward else reversed(CALL_VARIANTS):
+                    in_flight = settings.in_flight(variant, level)
+                    timed = await measure(
+                        variant.key,
+                        calls[variant.key],
+                        settings.warmup,
+                        settings.calls,
+                        in_flight,
+                        settings.phase_timeout_s(settings.warmup + settings.calls),
+                        server_cpu[variant.key],
+                        errlog,
                     )
-                results[variant.key].append(timed)
-                print(
-                    f"  round {round_no + 1}/{settings.rounds} {variant.key:<21} "
-                    f"{timed.calls_per_s:8.0f} calls/s",
-                    file=sys.stderr,
-                    flush=True,
-                )
+                    results.setdefault((variant.key, level), []).append(timed)
+                    _progress(label, variant.key, in_flight, timed, "calls")
+            for level in TURN_LEVELS:
+                for variant in TURN_VARIANTS if forward else reversed(TURN_VARIANTS):
+                    timed = await measure(
+                        variant.key,
+                        calls[variant.key],
+                        settings.turn_warmup,
+                        settings.turns,
+                        level,
+                        settings.phase_timeout_s(settings.turn_warmup + settings.turns, 0.2),
+                        server_cpu[variant.key],
+                        errlog,
+                    )
+                    results.setdefault((variant.key, level), []).append(timed)
+                    _progress(label, variant.key, level, timed, "turns")
+
+        # The adapters: one phase after the rounds (a new session, and on stdio a new server
+        # process, per call). One untimed call first warms the imports up.
+        for variant, level in adapter_levels(settings):
+            async with asyncio.timeout(SESSION_OPEN_S):
+                call = await open_adapters(variant.transport, url)
+            cpu = reaped_children_cpu if variant.transport == "stdio" else http_cpu
+            n, in_flight = adapter_calls(settings, variant, level), settings.in_flight(variant, level)
+            timed = await measure(
+                variant.key, call, 1, n, in_flight, settings.phase_timeout_s(n + 1, 5.0), cpu, errlog
+            )
+            results[(variant.key, level)] = [timed]
+            _progress("adapters", variant.key, in_flight, timed, "calls")
     finally:
         # Close every session and stop the stdio servers, bounded (main() reaps any leftover).
         try:
@@ -372,17 +634,18 @@ async def run_bench(
     return results
 
 
+# -- summarising ----------------------------------------------------------------------------------
+
+
 def median_round(rounds: list[RoundResult]) -> RoundResult:
     """The round with the median throughput (the lower middle one for an even count)."""
     ordered = sorted(rounds, key=lambda r: r.calls_per_s)
     return ordered[(len(ordered) - 1) // 2]
 
 
-def paired_ratio(
-    results: dict[str, list[RoundResult]], a: str, b: str, metric: Callable[[RoundResult], float]
-) -> float:
+def paired_ratio(a: list[RoundResult], b: list[RoundResult], metric: Callable[[RoundResult], float]) -> float:
     """Median over rounds of ``metric(a) / metric(b)`` within the same round."""
-    return statistics.median(metric(ra) / metric(rb) for ra, rb in zip(results[a], results[b], strict=True))
+    return statistics.median(metric(ra) / metric(rb) for ra, rb in zip(a, b, strict=True))
 
 
 def _throughput(r: RoundResult) -> float:
@@ -390,57 +653,166 @@ def _throughput(r: RoundResult) -> float:
 
 
 def _cpu(r: RoundResult) -> float:
-    return r.cpu_us_per_call
+    return r.cpu_ms_per_call
+
+
+def _r(value: float | None, digits: int = 3) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _suffixes(level: int, top: int) -> list[str]:
+    """JSON key suffixes for a level: ``_cN`` always, and none for the top level (the old keys)."""
+    return [f"_c{level}", ""] if level == top else [f"_c{level}"]
 
 
 def summarise(
-    settings: Settings, results: dict[str, list[RoundResult]]
-) -> tuple[list[list[str]], dict[str, Any]]:
+    settings: Settings, results: Results
+) -> tuple[list[list[str]], list[list[str]], list[str], dict[str, Any]]:
     medians = {key: median_round(rounds) for key, rounds in results.items()}
-    rows: list[list[str]] = []
     figures: dict[str, Any] = {
         "bench": BENCH,
         "quick": settings.quick,
         "calls": settings.calls,
+        "turns": settings.turns,
         "rounds": settings.rounds,
-        "concurrency_stdio": settings.concurrency,
-        "concurrency_http": min(settings.concurrency, HTTP_MAX_IN_FLIGHT),
+        "concurrency_levels": list(settings.levels),
+        "concurrency_stdio": settings.top,
+        "concurrency_http": min(settings.top, HTTP_MAX_IN_FLIGHT),
+        "turn_concurrency_levels": list(TURN_LEVELS),
     }
-    for variant in VARIANTS:
-        m = medians[variant.key]
-        if variant.baseline == variant.key:
-            vs_raw = cpu_vs_raw = "baseline"
-        else:
-            vs_raw = f"{paired_ratio(results, variant.key, variant.baseline, _throughput):.2f}"
-            cpu_vs_raw = f"{paired_ratio(results, variant.key, variant.baseline, _cpu):.2f}"
-        rows.append(
-            [
-                variant.key,
-                str(settings.in_flight(variant)),
-                str(m.calls),
-                f"{m.seconds:.2f}",
-                f"{m.calls_per_s:.0f}",
-                f"{m.percentile_ms(50):.1f}",
-                f"{m.percentile_ms(99):.1f}",
-                f"{m.cpu_us_per_call:.0f}",
-                vs_raw,
-                cpu_vs_raw,
-            ]
+
+    # Tool calls: raw and manager at every level, then the adapters.
+    call_rows: list[list[str]] = []
+    for level in settings.levels:
+        for variant in CALL_VARIANTS:
+            rounds = results[(variant.key, level)]
+            base = results[(variant.baseline, level)]
+            m = medians[(variant.key, level)]
+            if variant.baseline == variant.key:
+                vs_raw = cpu_vs_raw = "baseline"
+            else:
+                vs_raw = f"{paired_ratio(rounds, base, _throughput):.2f}"
+                cpu_vs_raw = f"{paired_ratio(rounds, base, _cpu):.2f}"
+            call_rows.append(
+                _call_row(variant.key, settings.in_flight(variant, level), m, vs_raw, cpu_vs_raw)
+            )
+            for sfx in _suffixes(level, settings.top):
+                _variant_figures(figures, variant.key, sfx, m, rounds)
+        for name, a, b in RATIOS:
+            ra, rb = results[(a, level)], results[(b, level)]
+            cpu_name = name.replace("_over_", "_cpu_over_", 1)
+            for sfx in _suffixes(level, settings.top):
+                figures[f"{name}{sfx}"] = _r(paired_ratio(ra, rb, _throughput))
+                figures[f"{cpu_name}{sfx}"] = _r(paired_ratio(ra, rb, _cpu))
+    for variant, level in adapter_levels(settings):
+        m = medians[(variant.key, level)]
+        raw = medians[(variant.baseline, level)]
+        manager = medians[(variant.baseline.replace("raw_", "manager_"), level)]
+        vs_raw = f"{m.calls_per_s / raw.calls_per_s:.4f}"
+        cpu_vs_raw = f"{m.cpu_ms_per_call / raw.cpu_ms_per_call:.1f}"
+        call_rows.append(_call_row(variant.key, settings.in_flight(variant, level), m, vs_raw, cpu_vs_raw))
+        sfx = f"_c{level}"
+        _variant_figures(figures, variant.key, sfx, m, results[(variant.key, level)])
+        figures[f"manager_over_{variant.key}{sfx}"] = _r(manager.calls_per_s / m.calls_per_s, 1)
+        figures[f"manager_cpu_over_{variant.key}{sfx}"] = _r(manager.cpu_ms_per_call / m.cpu_ms_per_call, 5)
+    # The headline manager-over-adapters ratios: both at 1 in flight (a fair, same-concurrency ratio).
+    for transport in ("stdio", "http"):
+        figures[f"manager_over_adapters_{transport}"] = figures.get(f"manager_over_adapters_{transport}_c1")
+        figures[f"adapters_{transport}_calls_per_s"] = figures.get(f"adapters_{transport}_calls_per_s_c1")
+        figures[f"adapters_{transport}_client_cpu_ms_per_call"] = figures.get(
+            f"adapters_{transport}_client_cpu_ms_per_call_c1"
         )
-        figures[f"{variant.key}_calls_per_s"] = round(m.calls_per_s, 1)
-        figures[f"{variant.key}_p50_ms"] = round(m.percentile_ms(50), 3)
-        figures[f"{variant.key}_p99_ms"] = round(m.percentile_ms(99), 3)
-        figures[f"{variant.key}_client_cpu_us_per_call"] = round(m.cpu_us_per_call, 1)
-        figures[f"{variant.key}_rounds_calls_per_s"] = [round(r.calls_per_s, 1) for r in results[variant.key]]
-    for name, a, b in RATIOS:
-        figures[name] = round(paired_ratio(results, a, b, _throughput), 3)
-    for name, a, b in RATIOS:
-        cpu_name = name.replace("_over_", "_cpu_over_", 1)
-        figures[cpu_name] = round(paired_ratio(results, a, b, _cpu), 3)
-    return rows, figures
+
+    # Agent turns: tools mode vs agent mode.
+    turn_rows: list[list[str]] = []
+    for level in TURN_LEVELS:
+        tools_rounds = results[("tools_turn", level)]
+        for variant in TURN_VARIANTS:
+            rounds = results[(variant.key, level)]
+            m = medians[(variant.key, level)]
+            if variant.key == "tools_turn":
+                vs_tools = cpu_vs_tools = "baseline"
+            else:
+                vs_tools = f"{paired_ratio(rounds, tools_rounds, _throughput):.2f}"
+                cpu_vs_tools = f"{paired_ratio(rounds, tools_rounds, _cpu):.2f}"
+            turn_rows.append(_call_row(variant.key, level, m, vs_tools, cpu_vs_tools))
+            mode = variant.key.removesuffix("_turn")
+            for sfx in [f"_c{level}", ""] if level == 1 else [f"_c{level}"]:
+                figures[f"{mode}_turns_per_s{sfx}"] = _r(m.calls_per_s, 1)
+                figures[f"{mode}_turn_cpu_ms{sfx}"] = _r(m.cpu_ms_per_call)
+                figures[f"{mode}_turn_server_cpu_ms{sfx}"] = _r(m.server_cpu_ms_per_call)
+                figures[f"{mode}_turn_p50_ms{sfx}"] = _r(m.percentile_ms(50))
+                figures[f"{mode}_turn_p99_ms{sfx}"] = _r(m.percentile_ms(99))
+                figures[f"{mode}_rounds_turns_per_s{sfx}"] = [round(r.calls_per_s, 1) for r in rounds]
+        agent_rounds = results[("agent_turn", level)]
+        for sfx in [f"_c{level}", ""] if level == 1 else [f"_c{level}"]:
+            figures[f"agent_over_tools_turns{sfx}"] = _r(
+                paired_ratio(agent_rounds, tools_rounds, _throughput)
+            )
+            figures[f"agent_over_tools_cpu{sfx}"] = _r(paired_ratio(agent_rounds, tools_rounds, _cpu))
+
+    # Targets: manager >= 0.9 x raw SDK (both transports, every level), >= 100 x adapters on stdio.
+    over_raw = {
+        f"manager_over_raw_{t}_c{level}": figures[f"manager_over_raw_{t}_c{level}"]
+        for level in settings.levels
+        for t in ("stdio", "http")
+    }
+    over_adapters = figures.get("manager_over_adapters_stdio")
+    figures["target_manager_ge_0_9_raw"] = all(v >= TARGET_MANAGER_OVER_RAW for v in over_raw.values())
+    figures["target_manager_ge_100x_adapters_stdio"] = (
+        None if over_adapters is None else over_adapters >= TARGET_MANAGER_OVER_ADAPTERS_STDIO
+    )
+    targets = [
+        f"target manager >= {TARGET_MANAGER_OVER_RAW} x raw SDK: "
+        + ("met" if figures["target_manager_ge_0_9_raw"] else "NOT met")
+        + " ("
+        + ", ".join(f"{k.removeprefix('manager_over_')} {v:.2f}" for k, v in over_raw.items())
+        + ")",
+        f"target manager >= {TARGET_MANAGER_OVER_ADAPTERS_STDIO:.0f} x default adapters on stdio: "
+        + (
+            "not measured (needs level 1)"
+            if over_adapters is None
+            else ("met" if over_adapters >= TARGET_MANAGER_OVER_ADAPTERS_STDIO else "NOT met")
+            + f" ({over_adapters:.0f}x at 1 in flight; HTTP: "
+            + f"{_fmt(figures.get('manager_over_adapters_http'), '.0f')}x)"
+        ),
+    ]
+    return call_rows, turn_rows, targets, figures
 
 
-HEADER = [
+def _call_row(key: str, in_flight: int, m: RoundResult, vs: str, cpu_vs: str) -> list[str]:
+    return [
+        key,
+        str(in_flight),
+        str(m.calls),
+        f"{m.seconds:.2f}",
+        f"{m.calls_per_s:.1f}",
+        f"{m.percentile_ms(50):.2f}",
+        f"{m.percentile_ms(99):.2f}",
+        f"{m.cpu_ms_per_call:.3f}",
+        _fmt(m.server_cpu_ms_per_call, ".3f"),
+        vs,
+        cpu_vs,
+    ]
+
+
+def _variant_figures(
+    figures: dict[str, Any], key: str, sfx: str, m: RoundResult, rounds: list[RoundResult]
+) -> None:
+    figures[f"{key}_calls_per_s{sfx}"] = round(m.calls_per_s, 1)
+    figures[f"{key}_p50_ms{sfx}"] = round(m.percentile_ms(50), 3)
+    figures[f"{key}_p99_ms{sfx}"] = round(m.percentile_ms(99), 3)
+    figures[f"{key}_client_cpu_us_per_call{sfx}"] = round(m.cpu_ms_per_call * 1e3, 1)
+    figures[f"{key}_client_cpu_ms_per_call{sfx}"] = round(m.cpu_ms_per_call, 4)
+    figures[f"{key}_server_cpu_ms_per_call{sfx}"] = _r(m.server_cpu_ms_per_call, 4)
+    figures[f"{key}_rounds_calls_per_s{sfx}"] = [round(r.calls_per_s, 1) for r in rounds]
+
+
+CALL_HEADER = [
     "variant",
     "in flight",
     "calls",
@@ -448,26 +820,46 @@ HEADER = [
     "calls/s",
     "p50 ms",
     "p99 ms",
-    "cpu us/call",
+    "cpu ms/call",
+    "srv cpu ms/call",
     "vs raw",
     "cpu vs raw",
 ]
+TURN_HEADER = [
+    "mode",
+    "in flight",
+    "turns",
+    "seconds",
+    "turns/s",
+    "p50 ms",
+    "p99 ms",
+    "cpu ms/turn",
+    "srv cpu ms/turn",
+    "vs tools",
+    "cpu vs tools",
+]
 
-NOTES = """calls/s, p50, p99, cpu: the variant's median round (by calls/s). cpu us/call: CPU time of this client
-process per call (the client-side cost; the server's CPU is not included), steadier than calls/s on a
-shared machine. vs raw / cpu vs raw: median over rounds of the per-round ratio to the raw SDK on the same
-transport (> 1 is faster / costs more CPU). JSON: events_over_no_events_stdio = manager_stdio_events over
-manager_stdio."""
+NOTES = f"""Figures: the variant's median round (by calls/s). cpu ms/call: CPU time of this client process per call
+(time.process_time, every thread), steadier than calls/s on a shared machine. The server's CPU is separate:
+srv cpu ms/call samples the server process with psutil (the HTTP variants share one server; adapters_stdio
+counts the server processes it started and reaped, getrusage(RUSAGE_CHILDREN)). vs raw / cpu vs raw: median
+over rounds of the per-round ratio to the raw SDK on the same transport at the same level (> 1 is faster /
+costs more CPU); for the adapters (one phase after the rounds, a new session, on stdio a new server process,
+per call; stdio capped at {ADAPTERS_STDIO_MAX_IN_FLIGHT} in flight) a ratio of median rates. Turns: the same
+plan (2 tool calls per turn, no simulated LLM latency) through build_agent("tools") and build_agent("agent").
+JSON: keys ending in _cN are at N in flight; the call keys without the suffix are at the highest level, the
+turn keys without it at 1 in flight (sequential); manager_over_adapters_* divides manager calls/s at 1 in
+flight by the adapters' at 1 in flight."""
 
 
-def format_table(rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [HEADER, *rows]) for i in range(len(HEADER))]
+def format_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = [
         "  ".join(
             cell.ljust(w) if i == 0 else cell.rjust(w)
             for i, (cell, w) in enumerate(zip(r, widths, strict=True))
         )
-        for r in [HEADER, *rows]
+        for r in [header, *rows]
     ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
@@ -482,16 +874,29 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+def make_settings(args: argparse.Namespace) -> Settings:
+    quick: bool = args.quick
+    return Settings(
+        calls=args.calls or (150 if quick else 2000),
+        turns=args.turns or (40 if quick else 300),
+        rounds=args.rounds or (3 if quick else 5),
+        levels=args.concurrency,
+        warmup=20 if quick else 300,
+        turn_warmup=5 if quick else 30,
+        adapter_calls=(
+            {("stdio", 1): 5, ("http", 1): 10, ("stdio", 50): 5, ("http", 50): 50}
+            if quick
+            else {("stdio", 1): 10, ("http", 1): 30, ("stdio", 50): 10, ("http", 50): 100}
+        ),
+        quick=quick,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _interrupt_on_sigterm()
-    settings = Settings(
-        calls=args.calls or (250 if args.quick else 2000),
-        rounds=args.rounds or (3 if args.quick else 5),
-        concurrency=args.concurrency,
-        warmup=50 if args.quick else 300,
-        quick=args.quick,
-    )
+    settings = make_settings(args)
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-manager-") as tmp:
         workdir = Path(tmp)
         log_path = workdir / "servers.log"
@@ -499,7 +904,7 @@ def main(argv: list[str] | None = None) -> int:
             with open(log_path, "w", encoding="utf-8") as log:
                 http_proc, url = start_http_server(log)
                 try:
-                    results = asyncio.run(run_bench(settings, workdir, url, log))
+                    results = asyncio.run(run_bench(settings, workdir, url, http_proc.pid, log))
                 finally:
                     stop_process(http_proc)
                     leftovers = reap_children()
@@ -518,12 +923,18 @@ def main(argv: list[str] | None = None) -> int:
                 raise
             print(f"{BENCH}: interrupted; every server process was stopped", file=sys.stderr)
             return 130
-        rows, figures = summarise(settings, results)
+        call_rows, turn_rows, targets, figures = summarise(settings, results)
+    figures["wall_s"] = round(time.perf_counter() - started, 1)
     print(
-        f"{BENCH}: {settings.calls} calls x {settings.rounds} round(s) per variant, median round shown; "
+        f"{BENCH}: {settings.calls} calls x {settings.rounds} round(s) per variant and level, "
+        f"{settings.turns} turns x {settings.rounds} round(s) per mode, median round shown; "
         f"python {sys.version.split()[0]}, {psutil.cpu_count()} CPUs"
     )
-    print(format_table(rows))
+    print(format_table(CALL_HEADER, call_rows))
+    print()
+    print(format_table(TURN_HEADER, turn_rows))
+    print()
+    print("\n".join(targets))
     print(NOTES)
     print(json.dumps(figures))
     return 0
