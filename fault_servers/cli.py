@@ -1,4 +1,5 @@
-"""Command line for the fault servers: ``python -m fault_servers serve NAME ...``.
+"""Command line for the fault servers: ``python -m fault_servers serve NAME ...`` and the fault
+proxy, ``python -m fault_servers proxy ... -- COMMAND ...`` (see `fault_servers.proxy`).
 
 Exit codes: 0 the server stopped normally (stdin closed in stdio mode, or
 SIGTERM/SIGINT); 2 bad input (usage, unknown server, bad fault file, a
@@ -32,6 +33,7 @@ from fault_servers.fault_file import load_fault_file
 from fault_servers.faults import FaultInjector
 from fault_servers.filesystem import build_filesystem_server
 from fault_servers.model import FaultPlan
+from fault_servers.proxy import add_proxy_parser, run_proxy
 from fault_servers.serve import build_runtime
 from fault_servers.serve import run as run_server
 from fault_servers.weather import build_weather_server
@@ -180,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="database: the SQLite file to serve, created and seeded from --seed when it has no tables "
         "(default: a temporary database, removed on exit)",
     )
+    add_proxy_parser(commands)
     return parser
 
 
@@ -190,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits 2 on usage errors and 0 on --help
         return exc.code if isinstance(exc.code, int) else 2
+    if args.command == "proxy":
+        return run_proxy(args)
     if args.transport == "http" and not args.allow_remote and not is_loopback_host(args.host):
         _complain(
             f"refusing to serve on non-loopback host {args.host!r}: the server has no authentication; "

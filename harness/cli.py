@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("args", nargs=argparse.REMAINDER)
 
+    sub.add_parser(
+        "proxy", help="wrap any stdio MCP server with fault injection (see: chaosbench proxy --help)", add_help=False
+    ).add_argument("args", nargs=argparse.REMAINDER)
+
     gateway = sub.add_parser("gateway", help="run the agent gateway on its own", add_help=False)
     gateway.add_argument("args", nargs=argparse.REMAINDER)
     return parser
@@ -117,7 +121,11 @@ def _exec_module(module: str, args: list[str]) -> int:
     return 3  # pragma: no cover - execv does not return
 
 
-PASS_THROUGH = {"serve": ("fault_servers", ["serve"]), "gateway": ("harness.gateway", [])}
+PASS_THROUGH = {
+    "serve": ("fault_servers", ["serve"]),
+    "proxy": ("fault_servers", ["proxy"]),
+    "gateway": ("harness.gateway", []),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
