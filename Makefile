@@ -8,7 +8,10 @@ STAMP  := $(VENV)/.installed-stamp
 SCENARIO ?= scenarios/smoke.yaml
 SRC    := $(wildcard harness fault_servers reports scenarios tests bench)
 
-.PHONY: demo check test lint typecheck venv lock clean bench
+.PHONY: demo check test lint typecheck venv lock clean bench chromium
+
+# As root (CI), `make test` first installs Debian's chromium for the browser test of report.html.
+IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
 ## demo: build the virtualenv and run the smoke scenario end to end (verdict + report)
 demo: $(STAMP)
@@ -34,8 +37,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: $(STAMP)
+test: $(STAMP) $(if $(IS_ROOT),chromium)
 	$(BIN)/pytest
+
+## chromium: install Debian's chromium (tests/integration/reports/test_html_chromium.py opens report.html in it)
+chromium:
+ifeq ($(IS_ROOT),yes)
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+else
+	@command -v chromium >/dev/null || echo "chromium: not root, not installing it; the browser test of report.html will be skipped (sudo apt-get install chromium)"
+endif
 
 bench: $(STAMP)
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b --quick || exit 1; done

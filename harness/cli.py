@@ -1,7 +1,7 @@
 """The ``chaosbench`` command line.
 
 Exit codes: 0 every SLA held · 1 an SLA failed · 2 bad input · 3 the harness failed.
-``report`` and ``serve`` run ``python -m reports`` / ``python -m fault_servers`` so that
+``report``, ``compare`` and ``serve`` run ``python -m reports`` / ``python -m fault_servers`` so that
 this package never imports them (the one-way flow of docs/architecture.md).
 """
 
@@ -26,6 +26,7 @@ examples:
   chaosbench run scenarios/smoke.yaml --set load.users=100 --set load.duration_s=60 --out /tmp/runs
   chaosbench validate scenarios/smoke.yaml
   chaosbench report runs/20261122-101500-smoke
+  chaosbench compare runs/20261122-101500-smoke runs/20261122-103000-smoke --out /tmp/compare
   chaosbench serve weather --transport http --port 9001 --faults faults.yaml
   chaosbench gateway --port 8080
 
@@ -76,13 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="re-analyse a run directory and rewrite its report")
     report.add_argument("run_dir", type=Path)
 
+    sub.add_parser(
+        "compare",
+        help="compare runs with the first (see: chaosbench compare --help)",
+        add_help=False,
+    ).add_argument("args", nargs=argparse.REMAINDER)
+
     serve = sub.add_parser(
         "serve", help="run one reference fault server (see: chaosbench serve --help)", add_help=False
     )
     serve.add_argument("args", nargs=argparse.REMAINDER)
 
     sub.add_parser(
-        "proxy", help="wrap any stdio MCP server with fault injection (see: chaosbench proxy --help)", add_help=False
+        "proxy",
+        help="wrap any stdio MCP server with fault injection (see: chaosbench proxy --help)",
+        add_help=False,
     ).add_argument("args", nargs=argparse.REMAINDER)
 
     gateway = sub.add_parser("gateway", help="run the agent gateway on its own", add_help=False)
@@ -124,6 +133,7 @@ def _exec_module(module: str, args: list[str]) -> int:
 PASS_THROUGH = {
     "serve": ("fault_servers", ["serve"]),
     "proxy": ("fault_servers", ["proxy"]),
+    "compare": ("reports", ["compare"]),
     "gateway": ("harness.gateway", []),
 }
 

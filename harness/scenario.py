@@ -255,7 +255,17 @@ class ErrorRateSla(_Model):
     request: str | None = None
 
 
-Sla = Annotated[LatencySla | ErrorRateSla, Field(discriminator="kind")]
+class BreakerWithinSla(_Model):
+    """The breaker opens within ``max_s`` of each fault window's start (or closes within
+    ``max_s`` of its end), for ``server`` or every server; measured on the slowest window."""
+
+    name: str
+    kind: Literal["breaker_opens_within", "breaker_closes_within"]
+    max_s: float = Field(gt=0)
+    server: str | None = None
+
+
+Sla = Annotated[LatencySla | ErrorRateSla | BreakerWithinSla, Field(discriminator="kind")]
 
 
 class Scenario(_Model):

@@ -1,4 +1,5 @@
-"""Command line of the reports package: ``python -m reports {render,compact} RUN_DIR``.
+"""Command line of the reports package: ``python -m reports {render,compact} RUN_DIR`` and
+``python -m reports compare RUN_DIR RUN_DIR [...] [--out DIR]``.
 
 The orchestrator runs these as subprocesses, so the harness never imports this
 package. Exit codes follow ``docs/architecture.md``:
@@ -7,6 +8,8 @@ package. Exit codes follow ``docs/architecture.md``:
             input · 3 the run itself failed (status failed/interrupted/running), or
             an unexpected error in this program (traceback on stderr)
 ``compact`` 0 done · 2 not a run directory or unreadable input · 3 unexpected error
+``compare`` 0 done (whatever the differences) · 2 fewer than two runs, not a run
+            directory or unreadable input · 3 unexpected error
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from reports.compare import compare_runs, write_compare
 from reports.errors import NotARunDirError, ReportError
 from reports.load import compact_events
 from reports.render import RenderOutcome, render_run
@@ -43,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "render":
             return _render(Path(args.run_dir), quiet=args.quiet, out=sys.stdout)
+        if args.command == "compare":
+            return _compare(args, out=sys.stdout)
         return _compact(Path(args.run_dir), quiet=args.quiet, out=sys.stdout)
     except ReportError as exc:
         print(f"{_PROG} {args.command}: error: {exc}", file=sys.stderr)
@@ -70,6 +76,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     compact.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by `chaosbench run`")
     compact.add_argument("--quiet", action="store_true", help="print nothing on success")
+    compare = commands.add_parser(
+        "compare",
+        help="compare runs with the first: metric differences with bootstrap confidence intervals",
+        description="Compare each run with the first (the baseline): p50/p95/p99 latency, error rate, "
+        "availability and throughput, with bootstrap confidence intervals; writes compare.json, "
+        "compare.md and compare.png.",
+    )
+    compare.add_argument(
+        "run_dirs",
+        metavar="RUN_DIR",
+        nargs="+",
+        help="two or more run directories; the first is the baseline",
+    )
+    compare.add_argument(
+        "--out", metavar="DIR", default="compare", help="output directory (default: ./compare)"
+    )
+    compare.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
+    compare.add_argument(
+        "--seed", type=int, default=0, help="seed of the bootstrap's random generator (default 0)"
+    )
+    compare.add_argument("--quiet", action="store_true", help="print nothing on success")
     return parser
 
 
@@ -78,6 +105,31 @@ def _render(run_dir: Path, *, quiet: bool, out: TextIO) -> int:
     if not quiet:
         out.write(verdict_block(outcome))
     return outcome.exit_code
+
+
+def _compare(args: argparse.Namespace, *, out: TextIO) -> int:
+    """Compare runs and write the files; bad input (one run, a bad directory) exits 2."""
+    if len(args.run_dirs) < 2:
+        print(
+            f"{_PROG} compare: error: give at least two run directories (the first is the baseline)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    if args.resamples < 10:
+        print(f"{_PROG} compare: error: --resamples must be >= 10, got {args.resamples}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    document, samples = compare_runs(
+        [Path(d) for d in args.run_dirs], resamples=args.resamples, seed=args.seed
+    )
+    paths = write_compare(document, samples, Path(args.out))
+    if not args.quiet:
+        for comparison in document["comparisons"]:
+            real = [m["metric"] for m in comparison["metrics"] if m["real"]]
+            out.write(
+                f"{comparison['run_id']} vs {document['baseline']['run_id']}: real differences: {', '.join(real) or 'none'}\n"
+            )
+        out.write("".join(f"wrote {path}\n" for path in paths))
+    return 0
 
 
 def _compact(run_dir: Path, *, quiet: bool, out: TextIO) -> int:
@@ -115,5 +167,12 @@ def verdict_block(outcome: RenderOutcome) -> str:
         if sla.get("measured") is None:  # nothing measured: the detail says why
             line += f" — {sla.get('detail')}"
         lines.append(line)
+    checks: Sequence[dict[str, Any]] = summary.get("breaker_checks") or []
+    if checks:
+        failed = [check for check in checks if not check["passed"]]
+        lines.append(f"  breaker checks: {len(checks) - len(failed)} of {len(checks)} passed")
+        lines += [
+            f"  FAIL  breaker {check['server']}: {check['name']} — {check['detail']}" for check in failed
+        ]
     lines.append(f"report: {outcome.markdown_path}")
     return "\n".join(lines) + "\n"

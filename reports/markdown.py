@@ -28,6 +28,7 @@ def render_markdown(summary: dict[str, Any]) -> str:
         _requests(summary),
         _calls(summary["calls"]),
         _breaker(summary["breaker"]),
+        _breaker_checks(summary.get("breaker_checks") or [], summary.get("breaker_recovery") or []),
         _faults(summary.get("faults") or []),
         _processes(summary["samples"]),
         _warnings(summary["warnings"]),
@@ -48,6 +49,8 @@ def _what_happened(summary: dict[str, Any]) -> str:
         ("Requests", f"{requests['total']}" + (f" ({outcomes})" if outcomes else "")),
         ("Throughput", f"{throughput:.1f} req/s (completed requests)" if throughput is not None else "n/a"),
         ("Error rate", _ratio(requests.get("error_rate"))),
+        ("Availability", _ratio(summary.get("availability"))),
+        ("Error budget", _budget(summary.get("error_budget"))),
     ]
     return "## What happened\n\n" + _table(["", ""], rows)
 
@@ -106,7 +109,31 @@ def _requests(summary: dict[str, Any]) -> str:
         )
     else:
         text += " Locust's own statistics file was not found, so there is nothing to compare with."
-    return text
+    return text + _corrected(summary)
+
+
+def _corrected(summary: dict[str, Any]) -> str:
+    """Raw against corrected-for-coordinated-omission latency, one line per figure."""
+    raw = summary["requests"].get("latency_s") or {}
+    corrected = summary["requests"].get("latency_corrected_s")
+    how = (summary.get("percentiles") or {}).get("coordinated_omission") or {}
+    if not corrected or not raw.get("count"):
+        return ""
+    lines = [
+        f"- {key}: raw {_seconds(raw.get(key))}, corrected {_seconds(corrected.get(key))}"
+        for key in ("p50", "p95", "p99", "max")
+    ]
+    added = how.get("synthetic_count") or 0
+    note = f" ({added} values added)" if added else ""
+    approx = (
+        ""
+        if how.get("exact", True)
+        else " Corrected figures are from the HDR histogram (3 significant digits)."
+    )
+    return (
+        f"\n\n### Latency corrected for coordinated omission\n\n{_text(how.get('model') or 'unknown')} model, "
+        f"{_text(how.get('method') or 'no correction')}{note}.{approx}\n\n" + "\n".join(lines)
+    )
 
 
 def _calls(calls: dict[str, Any]) -> str:
@@ -146,6 +173,60 @@ def _breaker(breaker: dict[str, Any]) -> str:
     else:
         text += "No breaker changed state."
     return text + (f"\n\nFinal state: {final}." if final else "")
+
+
+def _breaker_checks(checks: Sequence[dict[str, Any]], recovery: Sequence[dict[str, Any]]) -> str:
+    if not checks and not recovery:
+        return ""
+    text = "## Breaker checks\n\n"
+    if checks:
+        rows = [
+            (
+                _text(c["server"]),
+                f"`{_text(c['name'])}`",
+                "PASS" if c["passed"] else "**FAIL**",
+                _text(c.get("detail")),
+            )
+            for c in checks
+        ]
+        text += _table(["server", "check", "result", "detail"], rows)
+        text += (
+            "\n\nEach server's calls and transitions replayed against its configured breaker"
+            " (times matched within 50 ms)."
+        )
+    else:
+        text += "No breaker activity to check."
+    violations = [
+        f"- {_text(c['server'])} `{_text(c['name'])}` at {_relative(v.get('t_rel_s'))}: {_text(v['message'])}"
+        for c in checks
+        for v in c.get("violations") or []
+    ]
+    if violations:
+        text += "\n\nViolations:\n\n" + "\n".join(violations[:50])
+    if recovery:
+        windows = [
+            (
+                _text(w["target"]),
+                _text(w["kind"]),
+                _relative(w.get("t_start_rel_s")),
+                _relative(w.get("t_end_rel_s")),
+                _seconds(w.get("time_to_open_s")),
+                _seconds(w.get("time_to_close_s")),
+                _text(w.get("detail") or ""),
+            )
+            for w in recovery
+        ]
+        header = ["target", "fault", "from", "to", "time to open", "time to close", "detail"]
+        text += "\n\n### Fault windows and the breaker\n\n" + _table(header, windows)
+    return text
+
+
+def _budget(budget: dict[str, Any] | None) -> str:
+    if not budget:
+        return "n/a (no error-rate SLA)"
+    consumed = budget.get("consumed")
+    spent = f"{consumed * 100:.3g}% used" if consumed is not None else "n/a"
+    return f"{spent} of {_ratio(budget.get('allowed_error_rate'))} allowed ({_text(budget.get('sla'))})"
 
 
 def _faults(faults: Sequence[dict[str, Any]]) -> str:

@@ -1,9 +1,12 @@
-"""Rendering a run directory's report: ``report/summary.json``, ``report.md`` and ``junit.xml``.
+"""Rendering a run directory's report: ``report/summary.json``, ``report.md``, ``junit.xml``,
+the PNG charts and ``report.html``.
 
 :func:`render_run` is the whole pipeline the CLI runs: load the run directory,
 evaluate its SLAs, read Locust's own statistics for comparison, build the
-summary document and write the three files. Each file is written to a temporary
-name and renamed into place, so a reader (a CI step) never sees half a report.
+summary document and write the three files, then the charts and the HTML page
+(last: a chart that fails is a warning in the page, never a lost verdict). Each
+file is written to a temporary name and renamed into place, so a reader (a CI
+step) never sees half a report.
 """
 
 from __future__ import annotations
@@ -11,21 +14,32 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from reports.analysis import analyse_breakers
 from reports.atomic import write_bytes_atomically
+from reports.charts import render_charts
 from reports.errors import RunFileError
+from reports.html import write_html
 from reports.load import load_run
 from reports.locust_csv import LocustStats, read_locust_stats
 from reports.markdown import render_markdown
 from reports.sla import evaluate_slas, format_value
-from reports.summary import build_summary
+from reports.summary import build_summary, time_origin
 
-__all__ = ["JUNIT_CLASSNAME", "RenderOutcome", "render_junit", "render_run", "write_report"]
+__all__ = [
+    "JUNIT_BREAKER_CLASSNAME",
+    "JUNIT_CLASSNAME",
+    "RenderOutcome",
+    "render_junit",
+    "render_run",
+    "write_report",
+]
 
 JUNIT_CLASSNAME = "chaosbench.sla"
+JUNIT_BREAKER_CLASSNAME = "chaosbench.breaker"
 
 # Characters XML 1.0 cannot hold at all, even escaped (control characters in an error text).
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -39,6 +53,8 @@ class RenderOutcome:
     summary_path: Path
     markdown_path: Path
     junit_path: Path
+    html_path: Path | None = None
+    chart_paths: tuple[Path, ...] = ()
 
     @property
     def verdict(self) -> str:
@@ -61,15 +77,20 @@ def render_run(run_dir: Path) -> RenderOutcome:
         OSError: the report files cannot be written.
     """
     run = load_run(Path(run_dir))
-    results = evaluate_slas(run.scenario.get("slas"), run.requests)
+    breakers = analyse_breakers(run)
+    windows = breakers.window_dicts(time_origin(run))
+    results = evaluate_slas(run.scenario.get("slas"), run.requests, windows)
     warnings: list[str] = []
     locust: LocustStats | None = None
     try:
         locust = read_locust_stats(run.run_dir / "locust")
     except RunFileError as exc:
         warnings.append(f"Locust statistics ignored: {exc}")
-    summary = build_summary(run, results, locust, warnings)
-    return write_report(summary, run.run_dir / "report")
+    summary = build_summary(run, results, locust, warnings, breakers)
+    outcome = write_report(summary, run.run_dir / "report")
+    charts = render_charts(run, outcome.summary_path.parent, summary=summary)
+    html_path = write_html(summary, charts.files, outcome.summary_path.parent, charts.warnings)
+    return replace(outcome, html_path=html_path, chart_paths=tuple(chart.path for chart in charts.files))
 
 
 def write_report(summary: dict[str, Any], report_dir: Path) -> RenderOutcome:
@@ -92,18 +113,24 @@ def write_report(summary: dict[str, Any], report_dir: Path) -> RenderOutcome:
 def render_junit(summary: dict[str, Any]) -> bytes:
     """Render the SLAs as JUnit XML: one ``<testcase>`` per SLA, ``<failure>`` on the failed ones.
 
+    Each breaker check (``breaker_checks``) is a testcase too, of class
+    ``chaosbench.breaker``, named ``<server>: <check>``; its failure lists the
+    violations with their times.
+
     The run's verdict and status go into ``<properties>``: a run that broke
     (verdict ``error``) may still have SLAs that held on the data it has, and CI
     should be able to see why the exit code is 3.
     """
     slas: list[dict[str, Any]] = summary["slas"]
-    failures = sum(1 for sla in slas if not sla["passed"])
-    suites = ET.Element("testsuites", tests=str(len(slas)), failures=str(failures), errors="0")
+    checks: list[dict[str, Any]] = summary.get("breaker_checks") or []
+    failures = sum(1 for sla in slas if not sla["passed"]) + sum(1 for c in checks if not c["passed"])
+    tests = len(slas) + len(checks)
+    suites = ET.Element("testsuites", tests=str(tests), failures=str(failures), errors="0")
     suite = ET.SubElement(
         suites,
         "testsuite",
         name=_xml(f"chaosbench {summary.get('scenario') or ''}".strip()),
-        tests=str(len(slas)),
+        tests=str(tests),
         failures=str(failures),
         errors="0",
         skipped="0",
@@ -124,8 +151,24 @@ def render_junit(summary: dict[str, Any]) -> bytes:
         kind = _xml(sla.get("kind") or "unknown")
         failure = ET.SubElement(case, "failure", message=_xml(message), type=f"sla.{kind}")
         failure.text = _xml(sla.get("detail") or "")
+    for check in checks:
+        name = _xml(f"{check['server']}: {check['name']}")
+        case = ET.SubElement(suite, "testcase", classname=JUNIT_BREAKER_CLASSNAME, name=name)
+        if check["passed"]:
+            continue
+        failure = ET.SubElement(
+            case, "failure", message=_xml(check["detail"]), type=f"breaker.{_xml(check['name'])}"
+        )
+        lines = [f"{v['t']:.6f} ({_relative(v.get('t_rel_s'))}): {v['message']}" for v in check["violations"]]
+        if check["violation_count"] > len(lines):
+            lines.append(f"... and {check['violation_count'] - len(lines)} more")
+        failure.text = _xml("\n".join(lines))
     ET.indent(suites)
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True)) + b"\n"
+
+
+def _relative(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:+.3f} s"
 
 
 def _xml(value: object) -> str:

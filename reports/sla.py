@@ -8,6 +8,13 @@ Semantics (``docs/architecture.md``, "SLA semantics"):
 - ``error_rate``: ``(error + timeout) / (ok + error + timeout)`` passes when it is
   ``<= max_ratio``. ``dropped`` requests (cut short by the end of the run, or never
   sent) and unknown outcomes count on neither side.
+- ``breaker_opens_within`` (``max_s``, optional ``server``): in every fault window
+  targeting the server (any server without ``server``), the breaker opened within
+  ``max_s`` of the window's start; measured is the slowest window's
+  ``time_to_open_s`` (``reports.recovery``). A window in which it never opened fails.
+- ``breaker_closes_within`` (``max_s``, optional ``server``): likewise, the breaker
+  closed within ``max_s`` of each such window's end (``time_to_close_s``); a window
+  after which it never closed fails, one in which it never opened does not count.
 - An SLA with no data fails, saying so.
 
 The harness validates SLAs before a run, but a report may be rendered from an
@@ -40,6 +47,10 @@ __all__ = [
 NO_DATA = "no requests recorded"
 
 _ERROR_OUTCOMES = ("error", "timeout")
+_BREAKER_KINDS = {
+    "breaker_opens_within": ("time_to_open_s", "open"),
+    "breaker_closes_within": ("time_to_close_s", "close"),
+}
 _COUNTED_OUTCOMES = ("ok", *_ERROR_OUTCOMES)
 
 
@@ -64,12 +75,25 @@ class SlaResult:
         return asdict(self)
 
 
-def evaluate_slas(slas: Sequence[Mapping[str, Any]] | None, requests: pd.DataFrame) -> list[SlaResult]:
-    """Evaluate every SLA, in order. ``None`` or an empty list gives no results."""
-    return [evaluate_sla(sla, requests, index) for index, sla in enumerate(slas or [])]
+def evaluate_slas(
+    slas: Sequence[Mapping[str, Any]] | None,
+    requests: pd.DataFrame,
+    fault_windows: Sequence[Mapping[str, Any]] = (),
+) -> list[SlaResult]:
+    """Evaluate every SLA, in order. ``None`` or an empty list gives no results.
+
+    ``fault_windows`` are the run's fault windows with their breaker figures (the
+    ``breaker_recovery`` entries of ``summary.json``), for the breaker SLAs.
+    """
+    return [evaluate_sla(sla, requests, index, fault_windows) for index, sla in enumerate(slas or [])]
 
 
-def evaluate_sla(sla: Mapping[str, Any], requests: pd.DataFrame, index: int = 0) -> SlaResult:
+def evaluate_sla(
+    sla: Mapping[str, Any],
+    requests: pd.DataFrame,
+    index: int = 0,
+    fault_windows: Sequence[Mapping[str, Any]] = (),
+) -> SlaResult:
     """Evaluate one SLA against the requests table (see the module docstring for semantics)."""
     if not isinstance(sla, Mapping):
         return SlaResult(f"sla #{index + 1}", "", False, None, None, "", f"invalid SLA: {sla!r}")
@@ -79,6 +103,8 @@ def evaluate_sla(sla: Mapping[str, Any], requests: pd.DataFrame, index: int = 0)
         return _evaluate_latency(name, sla, requests)
     if kind == "error_rate":
         return _evaluate_error_rate(name, sla, requests)
+    if kind in _BREAKER_KINDS:
+        return _evaluate_breaker(name, kind, sla, fault_windows)
     return SlaResult(name, kind, False, None, None, "", f"unknown SLA kind {kind!r}: cannot evaluate it")
 
 
@@ -170,3 +196,45 @@ def _evaluate_error_rate(name: str, sla: Mapping[str, Any], requests: pd.DataFra
         f" ({'within' if passed else 'over'} {format_value(max_ratio, 'ratio')})"
     )
     return SlaResult(name, "error_rate", passed, measured, max_ratio, "ratio", detail)
+
+
+def _evaluate_breaker(
+    name: str, kind: str, sla: Mapping[str, Any], fault_windows: Sequence[Mapping[str, Any]]
+) -> SlaResult:
+    try:
+        max_s = _threshold(sla, "max_s")
+    except ValueError as exc:
+        return SlaResult(name, kind, False, None, None, "s", str(exc))
+    key, verb = _BREAKER_KINDS[kind]
+    server = sla.get("server")
+    scope = f"targeting {str(server)!r}" if server is not None else ""
+    windows = [w for w in fault_windows if server is None or w.get("target") == str(server)]
+    if kind == "breaker_closes_within":
+        windows = [w for w in windows if w.get("opened")]
+    if not windows:
+        what = (
+            "no fault window" if kind == "breaker_opens_within" else "no fault window that opened the breaker"
+        )
+        return SlaResult(name, kind, False, None, max_s, "s", f"{what} {scope}".strip())
+    missing = [w for w in windows if not is_finite_number(w.get(key))]
+    if missing:
+        first = missing[0]
+        start = first.get("t_start_rel_s")
+        when = f" at {start:+.1f} s" if is_finite_number(start) else ""
+        return SlaResult(
+            name,
+            kind,
+            False,
+            None,
+            max_s,
+            "s",
+            f"the breaker did not {verb} for {len(missing)} of {len(windows)} fault window(s) {scope}; "
+            f"first: {first.get('kind')} on {first.get('target')}{when}".replace("  ", " "),
+        )
+    measured = max(float(w[key]) for w in windows)
+    passed = measured <= max_s
+    detail = (
+        f"slowest {verb} over {len(windows)} fault window(s) {scope}: {format_value(measured, 's')}"
+        f" ({'within' if passed else 'over'} {format_value(max_s, 's')})"
+    ).replace("  ", " ")
+    return SlaResult(name, kind, passed, measured, max_s, "s", detail)

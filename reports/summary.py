@@ -9,12 +9,31 @@ CLI's verdict block are rendered from it, so the three never disagree. Shape
      "t0": load start (epoch s) that relative times count from, or null,
      "slas": [{"name", "kind", "passed", "measured", "threshold", "unit", "detail"}],
      "requests": {"total", "by_outcome": {outcome: n}, "error_rate", "duration_s",
-                  "throughput_rps", "latency_s": {count, mean, min, p50, p90, p95, p99, max}},
+                  "throughput_rps", "latency_s": {count, mean, min, p50, p90, p95, p99, max},
+                  "latency_corrected_s": {the same keys, corrected for coordinated omission}},
+     "availability": ok / (ok + error + timeout) | null,
+     "error_budget": {"sla", "request", "allowed_error_rate", "error_rate", "failed_requests",
+                      "allowed_failed_requests", "consumed", "remaining", "exhausted"} | null,
+     "percentiles": {"definition", "by_window": {"window_s", "windows": [{"t_rel_s", "count",
+                     "p50", "p90", "p95", "p99", "max", "errors"}]},
+                     "by_server": [{"server", count, mean, min, p50..p99, max}],
+                     "by_server_tool": [{"server", "tool", ...the same}],
+                     "hdr": {"unit_s", "significant_digits", "relative_error",
+                             "run" | "corrected" | "by_worker": {worker: ...}: {summary keys,
+                             "p99.9", "clamped", "encoded": HdrHistogram V2 base64}},
+                     "coordinated_omission": {"model", "method", "expected_interval_s",
+                                              "synthetic_count", "exact"}},
      "by_name": {name: {"total", "by_outcome", "error_rate", "latency_s"}},
      "calls": {"total", "by_server_tool_outcome": [{"server", "tool", "outcome", "count",
                                                    "p50_s", "p95_s", "max_s"}]},
      "breaker": {"transitions": [{"t", "t_rel_s", "server", "from_state", "to_state", "reason"}],
                  "final_state": {server: state}},
+     "breaker_checks": [{"name", "server", "passed", "detail", "violation_count",
+                         "violations": [{"t", "t_rel_s", "message"}]}],
+     "breaker_config": {server: the breaker settings it was checked against},
+     "breaker_recovery": [{"target", "kind", "window", "t_start", "t_end", "t_start_rel_s",
+                           "t_end_rel_s", "opened", "t_open", "time_to_open_s", "t_closed",
+                           "time_to_close_s", "detail"}],
      "faults": [{"t_start", "t_end", "t_start_rel_s", "t_end_rel_s", "target", "kind", "params"}],
      "locust": {"file", "by_name": {name: {...seconds...}}} | null,
      "samples": {process: {"count", "cpu_percent_mean", "rss_bytes_max"}},
@@ -23,17 +42,21 @@ CLI's verdict block are rendered from it, so the three never disagree. Shape
 Latency figures are over requests whose outcome is not ``dropped``; throughput is
 those requests per second of load (``load_t_end - load_t_start`` from run.json,
 else the span of the requests). Missing numbers are ``null``, never NaN.
+:mod:`reports.analysis` defines the percentile, availability and error-budget
+figures, :mod:`reports.breaker_check` the breaker checks and :mod:`reports.recovery`
+the fault-window figures. A failed breaker check fails the verdict as an SLA does.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from reports.analysis import BreakerAnalysis, analyse_breakers, availability, error_budget, percentile_figures
 from reports.load import RunData
 from reports.locust_csv import LocustStats
 from reports.percentiles import is_finite_number, percentile, summarize_latency
@@ -48,16 +71,20 @@ ERROR_STATUSES = frozenset({"failed", "interrupted", "running"})
 _KNOWN_OUTCOMES = ("ok", "error", "timeout", "dropped")
 
 
-def decide_verdict(status: str, results: Sequence[SlaResult]) -> tuple[str, int]:
+def decide_verdict(
+    status: str, results: Sequence[SlaResult], breaker_checks: Sequence[Mapping[str, Any]] = ()
+) -> tuple[str, int]:
     """Return ``(verdict, exit_code)``: ``error``/3 for a broken run, else ``pass``/0 or ``fail``/1.
 
     A run that failed, was interrupted or never finished (``running``) gets
     ``error`` whatever its SLAs say: its figures cover less than the scenario asked
-    for. Otherwise every SLA must hold; a scenario without SLAs passes.
+    for. Otherwise every SLA and every breaker check must hold (a breaker that
+    broke its own contract fails the run like a missed SLA); a scenario without
+    SLAs passes on its breaker checks.
     """
     if status in ERROR_STATUSES:
         return "error", 3
-    if all(result.passed for result in results):
+    if all(result.passed for result in results) and all(check["passed"] for check in breaker_checks):
         return "pass", 0
     return "fail", 1
 
@@ -79,12 +106,22 @@ def build_summary(
     results: Sequence[SlaResult],
     locust: LocustStats | None = None,
     extra_warnings: Sequence[str] = (),
+    breakers: BreakerAnalysis | None = None,
 ) -> dict[str, Any]:
-    """Assemble the ``summary.json`` document (see the module docstring for its shape)."""
+    """Assemble the ``summary.json`` document (see the module docstring for its shape).
+
+    ``breakers`` is the run's breaker verification when the caller already has it
+    (it also feeds the breaker SLAs); otherwise it is computed here.
+    """
     status = str(run.run_info.get("status") or "unknown")
-    verdict, exit_code = decide_verdict(status, results)
     t0 = time_origin(run)
-    warnings = [*run.warnings, *extra_warnings, *_request_warnings(run.requests)]
+    breakers = breakers if breakers is not None else analyse_breakers(run)
+    breaker_checks = breakers.check_dicts(t0)
+    verdict, exit_code = decide_verdict(status, results, breaker_checks)
+    warnings = [*run.warnings, *extra_warnings, *breakers.warnings, *_request_warnings(run.requests)]
+    requests = _requests_summary(run)
+    percentiles, correction = percentile_figures(run, t0, requests["duration_s"])
+    requests["latency_corrected_s"] = dict(correction.summary)
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "run_id": run.run_info.get("run_id") or run.run_dir.name,
@@ -95,13 +132,19 @@ def build_summary(
         "exit_code": exit_code,
         "t0": t0,
         "slas": [result.to_dict() for result in results],
-        "requests": _requests_summary(run),
+        "requests": requests,
+        "availability": availability(run.requests),
+        "error_budget": error_budget(run.scenario.get("slas"), run.requests),
+        "percentiles": percentiles,
         "by_name": {
             (str(name) if isinstance(name, str) else "(no name)"): _request_group(group)
             for name, group in run.requests.groupby("name", sort=True, dropna=False)
         },
         "calls": _calls_summary(run.calls),
         "breaker": _breaker_summary(run.breaker, run.calls, t0),
+        "breaker_checks": breaker_checks,
+        "breaker_config": {server: spec.to_dict() for server, spec in sorted(breakers.specs.items())},
+        "breaker_recovery": breakers.window_dicts(t0),
         "faults": _faults_summary(run.faults, t0),
         "locust": locust.to_dict() if locust is not None else None,
         "samples": _samples_summary(run.samples),

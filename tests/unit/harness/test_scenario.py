@@ -162,3 +162,15 @@ def test_each_server_gets_its_static_faults_and_its_timeline_windows(tmp_path: P
             {"at_s": 20.0, "fault": {"kind": "error", "probability": 0.5}},
         ],
     }
+
+
+def test_breaker_timing_slas_are_accepted(tmp_path: Path) -> None:
+    data = {
+        **MINIMAL,
+        "slas": [
+            {"name": "opens fast", "kind": "breaker_opens_within", "max_s": 2, "server": "weather"},
+            {"name": "closes", "kind": "breaker_closes_within", "max_s": 5},
+        ],
+    }
+    scenario = load_scenario(write(tmp_path, data))
+    assert [s.kind for s in scenario.slas] == ["breaker_opens_within", "breaker_closes_within"]

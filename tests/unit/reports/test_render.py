@@ -100,7 +100,7 @@ def test_markdown_report_states_the_verdict_slas_and_what_happened(
     assert "| Run status | completed |" in text
     assert "| Load duration | 10 s |" in text
     assert "| errors under 1% | 3% | <= 1% | **FAIL** |" in text
-    assert "unknown SLA kind 'breaker_opens_within'" in text
+    assert "| breaker opens | n/a | <= 2 s | **FAIL** | no fault window |" in text
 
 
 def test_markdown_shows_locust_figures_beside_ours(make_run: MakeRun, make_requests: MakeRequests) -> None:
@@ -142,10 +142,21 @@ def test_unreadable_locust_csv_becomes_a_warning(make_run: MakeRun, make_request
     assert "Locust statistics ignored" in text
 
 
-def test_rendering_leaves_only_the_three_report_files(make_run: MakeRun, make_requests: MakeRequests) -> None:
-    report = _render(make_run, make_requests)
+def test_rendering_leaves_only_the_report_files_and_the_charts_it_has_data_for(
+    make_run: MakeRun, make_requests: MakeRequests
+) -> None:
+    report = _render(make_run, make_requests)  # requests only: no calls, breaker or samples charts
 
-    assert sorted(path.name for path in report.iterdir()) == ["junit.xml", "report.md", "summary.json"]
+    assert sorted(path.name for path in report.iterdir()) == [
+        "junit.xml",
+        "latency_distribution.png",
+        "latency_over_time.png",
+        "pool_usage.png",
+        "report.html",
+        "report.md",
+        "summary.json",
+        "throughput_errors.png",
+    ]
 
 
 def test_report_files_get_ordinary_permissions(make_run: MakeRun, tmp_path: Path) -> None:
@@ -155,5 +166,6 @@ def test_report_files_get_ordinary_permissions(make_run: MakeRun, tmp_path: Path
     outcome = render_run(make_run())
 
     expected = stat.S_IMODE(probe.stat().st_mode)
-    for path in (outcome.summary_path, outcome.markdown_path, outcome.junit_path):
+    assert outcome.html_path is not None
+    for path in (outcome.summary_path, outcome.markdown_path, outcome.junit_path, outcome.html_path):
         assert stat.S_IMODE(path.stat().st_mode) == expected
