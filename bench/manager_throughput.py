@@ -50,6 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,7 +67,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 from harness.agents import ResilientAgent, build_agent
-from harness.connection import HttpTarget, StdioTarget, unwrap_exception
+from harness.connection import HttpTarget, StdioTarget, describe, unwrap_exception
 from harness.events import EventSink, EventWriter
 from harness.manager import ManagerConfig, ResilientMCPManager, ServerSpec
 from harness.netutil import free_port
@@ -192,10 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--quick",
         action="store_true",
         help=(
-            "a short run that finishes in under a minute: 3 rounds of 150 calls per variant and "
-            "concurrency level (20 warm-up calls) and of 40 turns per mode, then 5 stdio / 10 HTTP "
-            "adapter calls (50 at 50 in flight); without it: 5 rounds of 2000 calls (300 warm-up) "
-            "and 300 turns, then 10 / 30 (100) adapter calls"
+            "a short run that finishes in under a minute: 3 rounds of 100 calls per variant and "
+            "concurrency level (20 warm-up calls) and of 30 turns per mode, then 4 stdio / 10 HTTP "
+            "adapter calls (50 at 50 in flight); without it: 7 rounds of 700 calls (100 warm-up) "
+            "and 200 turns, then 10 / 30 (100) adapter calls"
         ),
     )
     parser.add_argument(
@@ -211,19 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--calls",
         type=_positive_int,
         default=None,
-        help="timed calls per variant per level per round (default: 2000, or 150 with --quick)",
+        help="timed calls per variant per level per round (default: 700, or 100 with --quick)",
     )
     parser.add_argument(
         "--turns",
         type=_positive_int,
         default=None,
-        help="timed agent/tools turns per mode per level per round (default: 300, or 40 with --quick)",
+        help="timed agent/tools turns per mode per level per round (default: 200, or 30 with --quick)",
     )
     parser.add_argument(
         "--rounds",
         type=_positive_int,
         default=None,
-        help="rounds per variant (default: 5, or 3 with --quick)",
+        help="rounds per variant (default: 7, or 3 with --quick)",
     )
     return parser
 
@@ -258,7 +259,15 @@ def server_argv(transport: str, port: int | None = None) -> list[str]:
 def start_http_server(log: TextIO) -> tuple[subprocess.Popen[bytes], str]:
     """Start the weather server over HTTP and wait (bounded) until GET /healthz answers 200."""
     port = free_port()
-    proc = subprocess.Popen(server_argv("http", port), stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    # Its own session, as the SDK starts stdio servers: a Ctrl-C at the terminal reaches only the
+    # bench, which then stops every server in order (instead of losing the server mid-call).
+    proc = subprocess.Popen(
+        server_argv("http", port),
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + HEALTH_WAIT_S
         while time.monotonic() < deadline:
@@ -877,19 +886,26 @@ def _interrupt_on_sigterm() -> None:
 def make_settings(args: argparse.Namespace) -> Settings:
     quick: bool = args.quick
     return Settings(
-        calls=args.calls or (150 if quick else 2000),
-        turns=args.turns or (40 if quick else 300),
-        rounds=args.rounds or (3 if quick else 5),
+        calls=args.calls or (100 if quick else 700),
+        turns=args.turns or (30 if quick else 200),
+        rounds=args.rounds or (3 if quick else 7),
         levels=args.concurrency,
-        warmup=20 if quick else 300,
+        warmup=20 if quick else 100,
         turn_warmup=5 if quick else 30,
         adapter_calls=(
-            {("stdio", 1): 5, ("http", 1): 10, ("stdio", 50): 5, ("http", 50): 50}
+            {("stdio", 1): 4, ("http", 1): 10, ("stdio", 50): 4, ("http", 50): 50}
             if quick
             else {("stdio", 1): 10, ("http", 1): 30, ("stdio", 50): 10, ("http", 50): 100}
         ),
         quick=quick,
     )
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Ctrl-C or SIGTERM, also when the SDK's task groups wrap it."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.subgroup(KeyboardInterrupt) is not None
+    return isinstance(exc, KeyboardInterrupt)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -900,29 +916,38 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-manager-") as tmp:
         workdir = Path(tmp)
         log_path = workdir / "servers.log"
+        http_exit: int | None = None
         try:
             with open(log_path, "w", encoding="utf-8") as log:
                 http_proc, url = start_http_server(log)
                 try:
                     results = asyncio.run(run_bench(settings, workdir, url, http_proc.pid, log))
                 finally:
+                    http_exit = http_proc.poll()
                     stop_process(http_proc)
                     leftovers = reap_children()
                     if leftovers:
                         print(f"warning: killed leftover server processes {leftovers}", file=sys.stderr)
-        except BenchError as exc:
-            tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:] if log_path.exists() else ""
-            print(f"{BENCH}: error: {exc}\n{tail}", file=sys.stderr)
-            return 1
-        except KeyboardInterrupt:
-            print(f"{BENCH}: interrupted; every server process was stopped", file=sys.stderr)
-            return 130
-        except BaseExceptionGroup as group:
-            # The SDK's task groups wrap an interrupt that lands inside them.
-            if group.subgroup(KeyboardInterrupt) is None:
+        except BaseException as exc:  # every end is reported, after every server was stopped
+            if _interrupted(exc):
+                print(f"{BENCH}: interrupted; every server process was stopped", file=sys.stderr)
+                return 130
+            if isinstance(exc, SystemExit):
                 raise
-            print(f"{BENCH}: interrupted; every server process was stopped", file=sys.stderr)
-            return 130
+            leaf = unwrap_exception(exc)
+            if isinstance(exc, BenchError):
+                reason = str(exc)
+            elif isinstance(leaf, asyncio.CancelledError):
+                # An SDK transport's task group cancels the task that opened it when it fails.
+                reason = "a session's transport failed and cancelled the bench (lost a server connection?)"
+            else:
+                traceback.print_exception(exc, file=sys.stderr)
+                reason = describe(exc)
+            if http_exit is not None:
+                reason += f"; the HTTP server had exited with {http_exit}"
+            tail = log_path.read_text(encoding="utf-8", errors="replace")[-2000:] if log_path.exists() else ""
+            print(f"{BENCH}: error: {reason}\n--- server log (tail) ---\n{tail}", file=sys.stderr)
+            return 1
         call_rows, turn_rows, targets, figures = summarise(settings, results)
     figures["wall_s"] = round(time.perf_counter() - started, 1)
     print(

@@ -137,10 +137,14 @@ class McpConnection:
             session = self._require()
             self.in_flight += 1
             try:
-                return await asyncio.wait_for(
-                    session.call_tool(tool, arguments, read_timeout_seconds=timedelta(seconds=timeout_s)),
-                    timeout_s,
-                )
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for wraps every call in a
+                # new Task, which cost a measurable share of the manager's per-call CPU. The SDK's
+                # own read timeout is a backstop a second later, so a slow call is always our
+                # TimeoutError (outcome `timeout`), never a race with the SDK's McpError.
+                async with asyncio.timeout(timeout_s):
+                    return await session.call_tool(
+                        tool, arguments, read_timeout_seconds=timedelta(seconds=timeout_s + 1.0)
+                    )
             finally:
                 self.in_flight -= 1
 

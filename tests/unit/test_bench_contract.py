@@ -1,13 +1,18 @@
 """Every bench script keeps the benchmark contract's command line: ``python bench/NAME.py [--quick]``.
 
-Only ``--help`` is run here (fast); the benches themselves take too long for the unit suite.
+Only ``--help`` is run here (fast), and manager_throughput's summary is fed synthetic rounds; the
+benches themselves take too long for the unit suite.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -31,3 +36,56 @@ def test_help_exits_0_and_mentions_quick(script: Path) -> None:
     )
     assert proc.returncode == 0, f"{script.name} --help exited {proc.returncode}:\n{proc.stderr}"
     assert "--quick" in proc.stdout, f"{script.name} --help does not mention --quick:\n{proc.stdout}"
+
+
+def _load_bench(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_manager_throughput_json_has_the_issue_figures() -> None:
+    """The summary of synthetic rounds carries every figure the issue names (no server is started)."""
+    mt = _load_bench("manager_throughput")
+    settings = mt.make_settings(mt.build_parser().parse_args(["--quick"]))
+    speed = {"raw": 1000.0, "manager": 950.0, "adapters": 2.0, "tools": 150.0, "agent": 70.0}
+
+    def rounds(key: str, count: int) -> list[Any]:
+        rate = speed[key.split("_")[0]]
+        return [mt.RoundResult(100, 0, 100 / rate, 0.1, 0.2, [1 / rate] * 100) for _ in range(count)]
+
+    results: dict[tuple[str, int], list[Any]] = {}
+    for level in settings.levels:
+        for variant in mt.CALL_VARIANTS:
+            results[(variant.key, level)] = rounds(variant.key, settings.rounds)
+    for level in mt.TURN_LEVELS:
+        for variant in mt.TURN_VARIANTS:
+            results[(variant.key, level)] = rounds(variant.key, settings.rounds)
+    for variant, level in mt.adapter_levels(settings):
+        results[(variant.key, level)] = rounds(variant.key, 1)
+
+    call_rows, turn_rows, targets, figures = mt.summarise(settings, results)
+
+    for key in (
+        "manager_over_raw_stdio",
+        "manager_over_raw_http",
+        "manager_over_raw_stdio_c1",
+        "manager_over_raw_http_c1",
+        "manager_over_adapters_stdio",
+        "manager_over_adapters_http",
+        "agent_turn_cpu_ms",
+        "tools_turn_cpu_ms",
+        "agent_over_tools_cpu",
+    ):
+        assert isinstance(figures[key], float), key
+    assert figures["manager_over_raw_stdio_c1"] == 0.95
+    assert figures["manager_over_adapters_stdio"] == 475.0
+    assert figures["target_manager_ge_0_9_raw"] is True
+    assert figures["target_manager_ge_100x_adapters_stdio"] is True
+    json.dumps(figures)  # one JSON object
+    assert len(call_rows) == 2 * len(mt.CALL_VARIANTS) + 3  # adapters: stdio at 1, HTTP at 1 and 50
+    assert len(turn_rows) == 2 * len(mt.TURN_LEVELS)
+    assert len(targets) == 2
