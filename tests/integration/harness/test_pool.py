@@ -143,7 +143,8 @@ async def test_killing_stdio_servers_under_load_opens_the_breaker_which_closes_a
 ) -> None:
     calls, breaker = Recorder(), Recorder()
     manager = ResilientMCPManager(
-        [ServerSpec("weather", stdio_target(tmp_path, [{"kind": "latency", "delay_s": 0.05}]))],
+        # Calls take 0.5 s, so the ten under load are surely still in flight when the servers die.
+        [ServerSpec("weather", stdio_target(tmp_path, [{"kind": "latency", "delay_s": 0.5}]))],
         ManagerConfig(
             pool=PoolConfig(size=2, health_interval_s=0),
             breaker=BreakerConfig(failure_threshold=3, recovery_timeout_s=1.0),
