@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
+from fault_servers.errors import FaultServerError
 from fault_servers.model import AppliedWindow
 
 
@@ -67,3 +68,20 @@ class FaultEventLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+def open_event_log(events_dir: str | os.PathLike[str] | None, target: str) -> FaultEventLog:
+    """The fault-window log of this process: ``<events_dir>/faults.<target>-<pid>.jsonl``,
+    or a log that writes nothing when ``events_dir`` is None.
+
+    Raises FaultServerError when the events directory cannot be created.
+    """
+    pid = os.getpid()
+    if events_dir is None:
+        return FaultEventLog(None, target, pid)
+    path = events_path(events_dir, target, pid)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FaultServerError(f"cannot create the events directory {events_dir}: {exc.strerror}") from exc
+    return FaultEventLog(path, target, pid)

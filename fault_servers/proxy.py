@@ -47,14 +47,13 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Final, NoReturn
 
 import anyio
 from anyio.abc import ByteSendStream, Process, TaskGroup
 
 from fault_servers.errors import FaultConfigError, FaultServerError
-from fault_servers.events import FaultEventLog, events_path
+from fault_servers.events import open_event_log
 from fault_servers.fault_file import load_fault_file
 from fault_servers.faults import Exit, exit_process
 from fault_servers.model import FaultInjector, FaultPlan
@@ -396,22 +395,12 @@ def build_proxy_runtime(
     FaultServerError when the events directory cannot be created.
     """
     plan.check_transport(transport)
-    pid = os.getpid()
-    path: Path | None = None
-    if events_dir is not None:
-        path = events_path(events_dir, target, pid)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise FaultServerError(
-                f"cannot create the events directory {events_dir}: {exc.strerror}"
-            ) from exc
     return FaultRuntime(
         FaultInjector.seeded(plan, seed, run_start_s=run_start_s),
         target=target,
         tool_names=AnyToolNames(),
         transport=transport,
-        events=FaultEventLog(path, target, pid),
+        events=open_event_log(events_dir, target),
         exit=exit,
     )
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Final
 
 import anyio
@@ -19,8 +18,7 @@ from mcp.server.fastmcp import FastMCP
 
 from fault_servers.call_layer import install_call_faults
 from fault_servers.control import ControlApp
-from fault_servers.errors import FaultServerError
-from fault_servers.events import FaultEventLog, events_path
+from fault_servers.events import open_event_log
 from fault_servers.http_layer import DroppedResponseNoise, FaultMiddleware
 from fault_servers.model import FaultInjector, FaultPlan
 from fault_servers.runtime import FaultRuntime
@@ -49,22 +47,12 @@ def build_runtime(
     tool_names = frozenset(tool.name for tool in anyio.run(server.list_tools))
     plan.check_tool_names(tool_names)
     plan.check_transport(transport)
-    pid = os.getpid()
-    path: Path | None = None
-    if events_dir is not None:
-        path = events_path(events_dir, target, pid)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise FaultServerError(
-                f"cannot create the events directory {events_dir}: {exc.strerror}"
-            ) from exc
     return FaultRuntime(
         FaultInjector.seeded(plan, seed, run_start_s=run_start_s),
         target=target,
         tool_names=tool_names,
         transport=transport,
-        events=FaultEventLog(path, target, pid),
+        events=open_event_log(events_dir, target),
     )
 
 
