@@ -35,6 +35,25 @@ def server_processes() -> list[psutil.Process]:
     return [c for c in me.children(recursive=True) if "fault_servers" in " ".join(c.cmdline())]
 
 
+class Caller:
+    """Calls ``get_current_weather`` through a manager with request id ``r<i>``; counts the calls
+    it issued and returns each call's outcome (``ok`` or the failure's outcome)."""
+
+    def __init__(self, manager: ResilientMCPManager) -> None:
+        self.manager = manager
+        self.issued = 0
+
+    async def __call__(self, i: int) -> str:
+        self.issued += 1
+        try:
+            await self.manager.call_tool(
+                "weather", "get_current_weather", {"city": "Oslo"}, request_id=f"r{i}"
+            )
+            return "ok"
+        except ToolCallError as exc:
+            return exc.outcome
+
+
 async def wait_until(predicate: Callable[[], bool], what: str, timeout_s: float = 20.0) -> None:
     with anyio.fail_after(timeout_s):
         while not predicate():
@@ -152,16 +171,7 @@ async def test_killing_stdio_servers_under_load_opens_the_breaker_which_closes_a
         calls_sink=calls,
         breaker_sink=breaker,
     )
-    issued = 0
-
-    async def one(i: int) -> str:
-        nonlocal issued
-        issued += 1
-        try:
-            await manager.call_tool("weather", "get_current_weather", {"city": "Oslo"}, request_id=f"r{i}")
-            return "ok"
-        except ToolCallError as exc:
-            return exc.outcome
+    one = Caller(manager)
 
     try:
         with anyio.fail_after(90):
@@ -186,7 +196,7 @@ async def test_killing_stdio_servers_under_load_opens_the_breaker_which_closes_a
     assert ("closed", "open") in transitions
     assert transitions[-2:] == [("open", "half_open"), ("half_open", "closed")]
     # Every attempt is in `calls` exactly once (one attempt per call: no retries configured).
-    assert len(calls.rows) == issued
+    assert len(calls.rows) == one.issued
     assert Counter(r["request_id"] for r in calls.rows).most_common(1)[0][1] == 1
     assert manager.get_metrics()["weather"]["evicted"] >= 2
     assert server_processes() == []
@@ -208,16 +218,7 @@ async def test_an_http_server_killed_under_load_and_restarted_on_its_port_is_rec
         calls_sink=calls,
         breaker_sink=breaker,
     )
-    issued = 0
-
-    async def one(i: int) -> str:
-        nonlocal issued
-        issued += 1
-        try:
-            await manager.call_tool("weather", "get_current_weather", {"city": "Oslo"}, request_id=f"r{i}")
-            return "ok"
-        except ToolCallError as exc:
-            return exc.outcome
+    one = Caller(manager)
 
     try:
         with anyio.fail_after(90):
@@ -243,5 +244,5 @@ async def test_an_http_server_killed_under_load_and_restarted_on_its_port_is_rec
     transitions = [(r["from_state"], r["to_state"]) for r in breaker.rows]
     assert ("closed", "open") in transitions
     assert transitions[-2:] == [("open", "half_open"), ("half_open", "closed")]
-    assert len(calls.rows) == issued
+    assert len(calls.rows) == one.issued
     assert Counter(r["request_id"] for r in calls.rows).most_common(1)[0][1] == 1
