@@ -16,7 +16,7 @@ import yaml
 
 from harness.envconfig import env_overrides
 from harness.errors import ScenarioError
-from harness.scenario import Scenario, load_scenario
+from harness.scenario import Scenario, load_scenario, non_loopback_targets, validate_profiles
 
 __all__ = ["main"]
 
@@ -24,6 +24,8 @@ EXAMPLES = """\
 examples:
   chaosbench run scenarios/smoke.yaml
   chaosbench run scenarios/smoke.yaml --set load.users=100 --set load.duration_s=60 --out /tmp/runs
+  chaosbench run scenarios/tuning.yaml --profile big_pool
+  chaosbench run scenarios/smoke.yaml --find-capacity --workers 2
   chaosbench validate scenarios/smoke.yaml
   chaosbench report runs/20261122-101500-smoke
   chaosbench compare runs/20261122-101500-smoke runs/20261122-103000-smoke --out /tmp/compare
@@ -62,6 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--out", type=Path, default=Path("runs"), help="where run directories go (default: runs/)"
     )
+    _add_profile_args(run)
+    run.add_argument(
+        "--find-capacity",
+        action="store_true",
+        help="capacity search: raise the users step by step (load.capacity, or its defaults) and report "
+        "the last step whose SLAs held",
+    )
+    run.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="Locust distributed mode: a master and N local worker processes (default 0: one process)",
+    )
+    run.add_argument(
+        "--web-ui",
+        action="store_true",
+        help="also serve Locust's web UI on 127.0.0.1 (the address is printed) for watching a run",
+    )
+    run.add_argument(
+        "--allow-non-loopback",
+        action="store_true",
+        help="allow system.servers.*.url targets outside 127.0.0.1/::1 (refused by default)",
+    )
     run.add_argument(
         "--progress-interval",
         type=float,
@@ -70,9 +96,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between progress lines (default 5)",
     )
 
-    validate = sub.add_parser("validate", help="check a scenario file; nothing is started")
+    validate = sub.add_parser(
+        "validate",
+        help="check a scenario file (and every profile it defines); nothing is started",
+        description="Validate a scenario: schema, faults, SLAs, and each of its profiles. Exit 0 when valid, "
+        "2 with one line per problem (file, key path, what was expected) when not.",
+    )
     validate.add_argument("scenario", type=Path)
     validate.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    _add_profile_args(validate)
 
     report = sub.add_parser("report", help="re-analyse a run directory and rewrite its report")
     report.add_argument("run_dir", type=Path)
@@ -99,9 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(path: Path, overrides: list[str]) -> Scenario | None:
+def _add_profile_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="apply the scenario's named profile (profiles.NAME: key paths → values) before --set",
+    )
+
+
+def _load(path: Path, overrides: list[str], profile: str | None = None) -> Scenario | None:
     try:
-        scenario = load_scenario(path, overrides, environ=os.environ)
+        scenario = load_scenario(path, overrides, environ=os.environ, profile=profile)
     except ScenarioError as exc:
         print(f"chaosbench: invalid scenario\n{exc}", file=sys.stderr)
         return None
@@ -130,6 +170,35 @@ def _exec_module(module: str, args: list[str]) -> int:
     return 3  # pragma: no cover - execv does not return
 
 
+def describe(scenario: Scenario) -> str:
+    """One line saying what a scenario plays (for validate and the run's first line)."""
+    load = scenario.load
+    if load.model == "open":
+        assert load.open is not None
+        shape = (
+            f"open model, {load.open.arrival_rate_per_s:g} sessions/s ({load.open.arrivals}), "
+            f"at most {load.open.max_sessions} in flight, for {load.total_duration_s():g}s"
+        )
+    elif load.capacity is not None and load.capacity.enabled:
+        steps = load.capacity.steps()
+        shape = (
+            f"capacity search, {len(steps)} steps of {load.capacity.step_duration_s:g}s "
+            f"from {steps[0]} to {steps[-1]} users"
+        )
+    elif load.stages:
+        shape = (
+            f"{len(load.stages)} stages up to {load.peak_sessions()} users over {load.total_duration_s():g}s"
+        )
+    else:
+        shape = f"{load.users} users for {load.total_duration_s():g}s"
+    servers = ", ".join(scenario.system.servers)
+    profile = f" (profile {scenario.profile})" if scenario.profile else ""
+    return (
+        f"scenario {scenario.name!r}{profile}: {shape} against {servers} ({scenario.system.transport}, "
+        f"mode {scenario.system.mode}), {len(scenario.slas)} SLA(s)"
+    )
+
+
 PASS_THROUGH = {
     "serve": ("fault_servers", ["serve"]),
     "proxy": ("fault_servers", ["proxy"]),
@@ -147,23 +216,46 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "validate":
-        scenario = _load(args.scenario, args.overrides)
+        scenario = _load(args.scenario, args.overrides, args.profile)
         if scenario is None:
             return 2
-        servers = ", ".join(scenario.system.servers)
-        print(
-            f"{args.scenario}: ok — scenario {scenario.name!r}: {scenario.load.users} users for "
-            f"{scenario.load.duration_s:g}s against {servers} ({scenario.system.transport}), "
-            f"{len(scenario.slas)} SLA(s)"
-        )
+        if args.profile is None and scenario.profiles:
+            try:
+                validate_profiles(args.scenario, os.environ)
+            except ScenarioError as exc:
+                print(f"chaosbench: invalid scenario\n{exc}", file=sys.stderr)
+                return 2
+        print(f"{args.scenario}: ok — {describe(scenario)}")
         return 0
     if args.command == "run":
-        scenario = _load(args.scenario, args.overrides)
+        overrides = list(args.overrides)
+        if args.find_capacity:
+            overrides.insert(0, "load.capacity.enabled=true")
+        scenario = _load(args.scenario, overrides, args.profile)
         if scenario is None:
+            return 2
+        if args.workers < 0:
+            print("chaosbench: --workers must be 0 or more", file=sys.stderr)
+            return 2
+        remote = non_loopback_targets(scenario)
+        if remote and not args.allow_non_loopback:
+            print(
+                "chaosbench: refusing to send load outside this machine without --allow-non-loopback:\n  "
+                + "\n  ".join(remote),
+                file=sys.stderr,
+            )
             return 2
         from harness.orchestrator.run import RunOptions, run_scenario
 
-        return run_scenario(scenario, RunOptions(out=args.out, progress_interval_s=args.progress_interval))
+        return run_scenario(
+            scenario,
+            RunOptions(
+                out=args.out,
+                progress_interval_s=args.progress_interval,
+                workers=args.workers,
+                web_ui=args.web_ui,
+            ),
+        )
     if args.command == "report":
         return _exec_module("reports", ["render", str(args.run_dir)])
     parser.error(f"unknown command {args.command}")

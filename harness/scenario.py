@@ -21,25 +21,36 @@ from harness.errors import ScenarioError
 
 __all__ = [
     "AgentConfig",
+    "AvailabilitySla",
     "BreakerSettings",
     "BulkheadSettings",
+    "CapacitySearch",
     "ErrorRateSla",
     "HedgingSettings",
+    "IntRange",
     "LatencySla",
     "LoadConfig",
     "ManagerSettings",
+    "OpenModel",
     "PoolSettings",
     "RetrySettings",
     "Scenario",
     "ServerConfig",
     "ServerTuning",
+    "SessionType",
+    "SessionsHeldSla",
+    "Stage",
     "SystemConfig",
     "ThinkTime",
     "TimelineEntry",
     "apply_overrides",
+    "apply_profile",
     "check_faults",
     "load_scenario",
+    "non_loopback_targets",
     "parse_scenario",
+    "read_scenario_data",
+    "validate_profiles",
 ]
 
 KNOWN_SERVER_KINDS = ("weather", "filesystem", "database")
@@ -177,7 +188,11 @@ class ServerTuning(_Model):
 
 
 class ServerConfig(ServerTuning):
+    """One MCP server under test: a reference fault server chaosbench starts (``kind``, default the
+    name), or one already running at ``url`` (streamable HTTP; no faults, chaosbench does not own it)."""
+
     kind: str | None = None
+    url: str | None = Field(default=None, pattern=r"^https?://[^/\s]+(/\S*)?$")
     faults: list[dict[str, Any]] = Field(default_factory=list)  # static faults, validated by fault_servers
 
 
@@ -212,6 +227,16 @@ class SystemConfig(_Model):
     @model_validator(mode="after")
     def _known_kinds(self) -> SystemConfig:
         for name, server in self.servers.items():
+            if server.url is not None:
+                if self.transport != "http":
+                    raise ValueError(f"server {name!r} has a url, which needs transport http")
+                if server.faults:
+                    raise ValueError(
+                        f"server {name!r} has a url and faults: chaosbench injects faults only into servers "
+                        "it starts (wrap yours with `chaosbench proxy --http-upstream URL`)"
+                    )
+                if server.kind is None:
+                    continue
             kind = server.kind or name
             if kind not in KNOWN_SERVER_KINDS:
                 raise ValueError(
@@ -231,13 +256,170 @@ class ThinkTime(_Model):
         return self
 
 
-class LoadConfig(_Model):
-    users: int = Field(ge=1, le=100_000)
-    spawn_rate: float = Field(default=10.0, gt=0)
+class IntRange(_Model):
+    """An inclusive range of whole numbers; one is drawn uniformly (seeded) when needed."""
+
+    min: int = Field(ge=1)
+    max: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> IntRange:
+        if self.min > self.max:
+            raise ValueError(f"min ({self.min}) must be <= max ({self.max})")
+        return self
+
+
+class Stage(_Model):
+    """One closed-model stage: move to ``users`` at ``spawn_rate`` users/s and hold until ``duration_s`` has passed.
+
+    Stages run one after another (Locust's LoadTestShape); ramp, step, spike and soak are all stage lists.
+    """
+
     duration_s: float = Field(gt=0)
+    users: int = Field(ge=0, le=100_000)
+    spawn_rate: float | None = Field(default=None, gt=0)  # default: load.spawn_rate
+
+
+class SessionType(_Model):
+    """One kind of simulated conversation in the session mix.
+
+    A session is ``turns`` turns (drawn per session) with think time between them, then the
+    simulated user starts a new session. ``role`` is who the session acts as (sent to the
+    gateway); ``servers`` is its script: the servers whose tools its turns call (default all).
+    """
+
+    name: str = Field(default="default", pattern=r"^[A-Za-z0-9_.-]+$", max_length=40)
+    weight: float = Field(default=1.0, gt=0)
+    role: str = Field(default="user", pattern=r"^[A-Za-z0-9_.:-]+$", max_length=40)
+    turns: IntRange = Field(default_factory=lambda: IntRange(min=10, max=10))
+    servers: list[str] | None = Field(default=None, min_length=1)
+
+
+class OpenModel(_Model):
+    """Open model: sessions arrive at ``arrival_rate_per_s`` whatever the system's speed.
+
+    At most ``max_sessions`` are in flight; an arrival that finds them all busy cannot start and
+    is recorded as one ``dropped`` request (``t_intended`` = its arrival time).
+    """
+
+    arrival_rate_per_s: float = Field(gt=0, le=10_000)
+    max_sessions: int = Field(ge=1, le=100_000)
+    arrivals: Literal["poisson", "constant"] = "poisson"
+
+
+class CapacitySearch(_Model):
+    """Capacity search: closed-model steps from ``start_users`` by ``step_users`` up to ``max_users``.
+
+    Each step holds for ``step_duration_s``; the report checks the SLAs per step (ignoring the
+    first ``settle_s`` of each) and names the last step that held them: the capacity.
+    """
+
+    enabled: bool = True
+    start_users: int = Field(default=50, ge=1, le=100_000)
+    step_users: int = Field(default=50, ge=1, le=100_000)
+    max_users: int = Field(default=500, ge=1, le=100_000)
+    step_duration_s: float = Field(default=30.0, gt=0)
+    settle_s: float = Field(default=5.0, ge=0)
+    spawn_rate: float | None = Field(default=None, gt=0)  # default: load.spawn_rate
+
+    @model_validator(mode="after")
+    def _fits(self) -> CapacitySearch:
+        if self.max_users < self.start_users:
+            raise ValueError(f"max_users ({self.max_users}) must be >= start_users ({self.start_users})")
+        if self.settle_s >= self.step_duration_s:
+            raise ValueError(
+                f"settle_s ({self.settle_s}) must be < step_duration_s ({self.step_duration_s}), "
+                "or no part of a step is measured"
+            )
+        return self
+
+    def steps(self) -> list[int]:
+        """Users at each step, ``start_users`` up to ``max_users`` (inclusive)."""
+        return list(range(self.start_users, self.max_users + 1, self.step_users))
+
+
+class LoadConfig(_Model):
+    """The load: a closed model (``users`` for ``duration_s``, or ``stages``, or a ``capacity`` search)
+    or an open model (``open``: an arrival rate for ``duration_s``), and the session mix."""
+
+    model: Literal["closed", "open"] = "closed"
+    users: int | None = Field(default=None, ge=1, le=100_000)
+    spawn_rate: float = Field(default=10.0, gt=0)
+    duration_s: float | None = Field(default=None, gt=0)
+    stages: list[Stage] = Field(default_factory=list)
+    open: OpenModel | None = None
+    capacity: CapacitySearch | None = None
+    sessions: list[SessionType] = Field(default_factory=lambda: [SessionType()], min_length=1)
     think_time_s: ThinkTime = Field(default_factory=ThinkTime)
+    warmup_s: float = Field(default=0.0, ge=0)  # the first seconds of load are left out of the SLAs
     request_timeout_s: float = Field(default=10.0, gt=0)
     stop_timeout_s: float = Field(default=5.0, ge=0)
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> LoadConfig:
+        searching = self.capacity is not None and self.capacity.enabled
+        if self.model == "open":
+            if self.open is None:
+                raise ValueError("model open needs an open: {arrival_rate_per_s, max_sessions} section")
+            if self.duration_s is None:
+                raise ValueError("model open needs duration_s")
+            if self.stages or searching:
+                raise ValueError("model open takes no stages and no capacity search (those are closed-model)")
+            return self
+        if self.open is not None:
+            raise ValueError("open: is only for model open (this load is closed)")
+        shapes = [
+            s
+            for s, given in (("users", self.users), ("stages", self.stages), ("capacity", searching))
+            if given
+        ]
+        if searching and self.stages:
+            raise ValueError("give stages or a capacity search, not both")
+        if self.stages and self.duration_s is not None:
+            raise ValueError(
+                "with stages, the duration is the sum of the stages' duration_s; drop duration_s"
+            )
+        if not shapes:
+            raise ValueError("a closed load needs users and duration_s, stages, or a capacity search")
+        if shapes == ["users"] and self.duration_s is None:
+            raise ValueError("users needs duration_s")
+        if self.warmup_s >= self.total_duration_s():
+            raise ValueError(
+                f"warmup_s ({self.warmup_s}) must be shorter than the load ({self.total_duration_s():g} s)"
+            )
+        return self
+
+    def effective_stages(self) -> list[Stage]:
+        """The closed-model stages actually played ([] for the open model)."""
+        if self.model == "open":
+            return []
+        if self.capacity is not None and self.capacity.enabled:
+            rate = self.capacity.spawn_rate or self.spawn_rate
+            return [
+                Stage(duration_s=self.capacity.step_duration_s, users=u, spawn_rate=rate)
+                for u in self.capacity.steps()
+            ]
+        if self.stages:
+            return [
+                s if s.spawn_rate is not None else s.model_copy(update={"spawn_rate": self.spawn_rate})
+                for s in self.stages
+            ]
+        assert self.users is not None and self.duration_s is not None
+        return [Stage(duration_s=self.duration_s, users=self.users, spawn_rate=self.spawn_rate)]
+
+    def total_duration_s(self) -> float:
+        """Seconds of load, from the first user to the end of the last stage."""
+        if self.model == "open":
+            assert self.duration_s is not None
+            return self.duration_s
+        return sum(s.duration_s for s in self.effective_stages())
+
+    def peak_sessions(self) -> int:
+        """The most sessions in flight the load can have (users, or the open model's bound)."""
+        if self.model == "open":
+            assert self.open is not None
+            return self.open.max_sessions
+        return max((s.users for s in self.effective_stages()), default=0)
 
 
 class LatencySla(_Model):
@@ -249,10 +431,14 @@ class LatencySla(_Model):
 
 
 class ErrorRateSla(_Model):
+    """``(error + timeout) / (ok + error + timeout)`` is at most ``max_ratio``. With ``include_dropped``,
+    open-model arrivals that could not start (``dropped``, ``drop_reason: not_started``) count as errors."""
+
     name: str
     kind: Literal["error_rate"]
     max_ratio: float = Field(ge=0, le=1)
     request: str | None = None
+    include_dropped: bool = False
 
 
 class BreakerWithinSla(_Model):
@@ -265,7 +451,28 @@ class BreakerWithinSla(_Model):
     server: str | None = None
 
 
-Sla = Annotated[LatencySla | ErrorRateSla | BreakerWithinSla, Field(discriminator="kind")]
+class AvailabilitySla(_Model):
+    """``ok / (ok + error + timeout)`` is at least ``min_ratio`` (``1 - error rate``)."""
+
+    name: str
+    kind: Literal["availability"]
+    min_ratio: float = Field(ge=0, le=1)
+    request: str | None = None
+
+
+class SessionsHeldSla(_Model):
+    """At least ``min_sessions`` sessions were in flight (Locust users, summed over workers) in every
+    second-long sample from the end of the ramp-up to the end of the load."""
+
+    name: str
+    kind: Literal["sessions_held"]
+    min_sessions: int = Field(ge=1)
+
+
+Sla = Annotated[
+    LatencySla | ErrorRateSla | AvailabilitySla | BreakerWithinSla | SessionsHeldSla,
+    Field(discriminator="kind"),
+]
 
 
 class Scenario(_Model):
@@ -277,6 +484,9 @@ class Scenario(_Model):
     load: LoadConfig
     faults: list[TimelineEntry] = Field(default_factory=list)
     slas: list[Sla] = Field(default_factory=list)
+    # Named tunings of one scenario: each maps key paths to values, applied like --set by --profile.
+    profiles: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    profile: str | None = None  # the profile this scenario was resolved with (set by --profile)
 
     def fault_file(self, server: str) -> dict[str, Any]:
         """The fault file for one server: its static faults and its timeline windows."""
@@ -292,12 +502,22 @@ class Scenario(_Model):
         return self.model_dump(mode="json")
 
 
+_SLA_KINDS = (
+    "latency",
+    "error_rate",
+    "availability",
+    "breaker_opens_within",
+    "breaker_closes_within",
+    "sessions_held",
+)
+
+
 def _format_loc(loc: tuple[int | str, ...]) -> str:
     path = ""
     for part in loc:
         if isinstance(part, int):
             path += f"[{part}]"
-        elif part in ("latency", "error", "error_rate") and path.endswith("]"):
+        elif part in _SLA_KINDS and path.endswith("]"):
             continue  # pydantic adds the discriminator tag to the location; the user never wrote it
         else:
             path += f".{part}" if path else str(part)
@@ -346,6 +566,12 @@ def check_faults(scenario: Scenario) -> list[str]:
                 f"{where}.target: unknown server {entry.target!r}; expected one of {', '.join(servers)}"
             )
             continue
+        if servers[entry.target].url is not None:
+            problems.append(
+                f"{where}.target: server {entry.target!r} is not started by chaosbench (it has a url), "
+                "so no fault can be played against it"
+            )
+            continue
         window = {"at_s": entry.at_s, "fault": entry.fault} | ({"for_s": entry.for_s} if entry.for_s else {})
         try:
             plan = parse_faults({"timeline": [window]}, where)
@@ -391,14 +617,31 @@ def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> 
     return result
 
 
-def load_scenario(
-    path: Path, overrides: list[str] | None = None, environ: Mapping[str, str] | None = None
-) -> Scenario:
-    """Read, override and validate a scenario file. Raises :class:`ScenarioError`.
+def apply_profile(data: dict[str, Any], profile: str, source: str) -> dict[str, Any]:
+    """Apply the scenario's named profile (``profiles.NAME``: key paths → values) to a copy of ``data``."""
+    profiles = data.get("profiles") or {}
+    if not isinstance(profiles, dict) or profile not in profiles:
+        known = ", ".join(profiles) if isinstance(profiles, dict) and profiles else "none"
+        raise ScenarioError(f"{source}: --profile {profile}: no such profile; this scenario has: {known}")
+    values = profiles[profile]
+    if not isinstance(values, dict):
+        raise ScenarioError(
+            f"{source}: profiles.{profile}: expected a mapping of key paths to values, got {type(values).__name__}"
+        )
+    items = []
+    for key, value in values.items():
+        if str(key).split(".")[0] in ("profiles", "profile"):
+            raise ScenarioError(f"{source}: profiles.{profile}.{key}: a profile cannot change profiles")
+        items.append(
+            f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+        )
+    result = apply_overrides(data, items, f"{source} (profile {profile})")
+    result["profile"] = profile
+    return result
 
-    ``environ`` (default: none) supplies the seeds' variables (``harness.envconfig``),
-    applied after the file and before ``overrides``.
-    """
+
+def read_scenario_data(path: Path) -> dict[str, Any]:
+    """Read a scenario file's YAML mapping. Raises :class:`ScenarioError` naming the file."""
     source = str(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -414,10 +657,59 @@ def load_scenario(
         raise ScenarioError(f"{source}: not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if data is None:
         raise ScenarioError(f"{source}: the file is empty; expected a scenario mapping")
-    if environ is not None and isinstance(data, dict):
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+def load_scenario(
+    path: Path,
+    overrides: list[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    profile: str | None = None,
+) -> Scenario:
+    """Read, override and validate a scenario file. Raises :class:`ScenarioError`.
+
+    Precedence, lowest first: the file, the seeds' environment variables from ``environ``
+    (default: none; ``harness.envconfig``), the named ``profile``, then ``overrides`` (``--set``).
+    """
+    source = str(path)
+    data = read_scenario_data(path)
+    if environ is not None:
         data = apply_overrides(data, env_overrides(environ, data).overrides, f"{source} (environment)")
+    if profile is not None:
+        data = apply_profile(data, profile, source)
     if overrides:
-        if not isinstance(data, dict):
-            raise ScenarioError(f"{source}: expected a mapping at the top level")
         data = apply_overrides(data, overrides, source)
     return parse_scenario(data, source)
+
+
+def validate_profiles(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, Scenario]:
+    """Load the scenario once per profile it defines (each must be valid). Raises :class:`ScenarioError`."""
+    data = read_scenario_data(path)
+    profiles = data.get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise ScenarioError(f"{path}: profiles: expected a mapping of profile names to key paths")
+    return {name: load_scenario(path, None, environ, str(name)) for name in profiles}
+
+
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1", "[::1]")
+
+
+def non_loopback_targets(scenario: Scenario) -> list[str]:
+    """``system.servers.NAME.url: host`` for every target outside 127.0.0.0/8 and ::1."""
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    found = []
+    for name, server in scenario.system.servers.items():
+        if server.url is None:
+            continue
+        host = urlsplit(server.url).hostname or ""
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host.lower() in LOOPBACK_HOSTS
+        if not loopback:
+            found.append(f"system.servers.{name}.url: {host}")
+    return found

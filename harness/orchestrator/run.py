@@ -46,6 +46,8 @@ class RunOptions:
     gateway_ready_timeout_s: float = 60.0
     timeline_startup_budget_s: float = 8.0
     server_restart_backoff_s: float = 1.0
+    workers: int = 0  # Locust distributed mode: a master and this many local workers (0: one process)
+    web_ui: bool = False  # serve Locust's web UI on 127.0.0.1 during the run
 
 
 class _StartError(Exception):
@@ -298,11 +300,11 @@ def _start_locust(state: _Run) -> None:
         "--host",
         state.gateway_url,
         "--users",
-        str(sc.load.users),
+        str(sc.load.peak_sessions()),
         "--spawn-rate",
         str(sc.load.spawn_rate),
         "--run-time",
-        f"{sc.load.duration_s:g}s",
+        f"{sc.load.total_duration_s():g}s",
         "--stop-timeout",
         f"{sc.load.stop_timeout_s:g}",
         "--csv",
@@ -315,14 +317,16 @@ def _start_locust(state: _Run) -> None:
     ]
     env = {**os.environ, "CHAOSBENCH_LOCUST_CONFIG": str(settings_path)}
     state.locust = ManagedProcess("locust", argv, run.logs / "locust.log", env=env)
-    state.say(f"  load: {sc.load.users} users (spawn {sc.load.spawn_rate:g}/s) for {sc.load.duration_s:g}s")
+    state.say(
+        f"  load: {sc.load.peak_sessions()} users (spawn {sc.load.spawn_rate:g}/s) for {sc.load.total_duration_s():g}s"
+    )
 
 
 def _watch(state: _Run, sampler: Sampler) -> None:
     sc = state.scenario
     assert state.locust is not None and state.gateway is not None
     started = time.monotonic()
-    deadline = started + sc.load.duration_s + sc.load.stop_timeout_s + 60.0
+    deadline = started + sc.load.total_duration_s() + sc.load.stop_timeout_s + 60.0
     next_sample = next_progress = started
     previous: GatewaySnapshot | None = None
     previous_at = started
@@ -367,7 +371,7 @@ def _watch(state: _Run, sampler: Sampler) -> None:
                     state.say(
                         "  "
                         + format_progress(
-                            now - started, sc.load.duration_s, snapshot, previous, now - previous_at
+                            now - started, sc.load.total_duration_s(), snapshot, previous, now - previous_at
                         )
                     )
                 previous, previous_at = snapshot, now
