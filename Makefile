@@ -41,11 +41,13 @@ test: $(STAMP) $(if $(IS_ROOT),chromium)
 	$(BIN)/pytest
 
 ## chromium: install Debian's chromium (tests/integration/reports/test_html_chromium.py opens report.html in it)
+## and redis-server (the gateway's Redis cache is tested against a real one)
 chromium:
 ifeq ($(IS_ROOT),yes)
-	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+	(command -v chromium && command -v redis-server) >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium redis-server >/dev/null)
 else
 	@command -v chromium >/dev/null || echo "chromium: not root, not installing it; the browser test of report.html will be skipped (sudo apt-get install chromium)"
+	@command -v redis-server >/dev/null || echo "redis-server: not root, not installing it; the Redis cache tests will be skipped (sudo apt-get install redis-server)"
 endif
 
 bench: $(STAMP)
