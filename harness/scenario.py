@@ -681,7 +681,7 @@ def load_scenario(
         data = apply_profile(data, profile, source)
     if overrides:
         data = apply_overrides(data, overrides, source)
-    return parse_scenario(data, source)
+    return parse_scenario(data, f"{source} (profile {profile})" if profile is not None else source)
 
 
 def validate_profiles(path: Path, environ: Mapping[str, str] | None = None) -> dict[str, Scenario]:
