@@ -32,6 +32,7 @@ from mcp.shared.message import SessionMessage
 from mcp.types import CallToolResult, Tool
 
 from harness.errors import ChaosbenchError
+from harness.mcp_session import CachedValidationSession
 
 __all__ = ["ConnectionFailedError", "HttpTarget", "McpConnection", "StdioTarget", "unwrap_exception"]
 
@@ -207,7 +208,7 @@ class McpConnection:
                 )
                 stack.push_async_callback(_cancel, pump)
                 session = await stack.enter_async_context(
-                    ClientSession(session_input, write, read_timeout_seconds=read_timeout)
+                    CachedValidationSession(session_input, write, read_timeout_seconds=read_timeout)
                 )
                 await session.initialize()
                 self._session = session
