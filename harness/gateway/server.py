@@ -59,6 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-remote", action="store_true", help="allow binding a non-loopback address (off by default)"
     )
     parser.add_argument("--log-level", default="warning", choices=["debug", "info", "warning", "error"])
+    parser.add_argument(
+        "--keep-alive-s",
+        type=int,
+        default=75,
+        metavar="S",
+        help="close an idle client connection after S seconds (default 75, as common load balancers do; "
+        "uvicorn's own 5 s default races with simulated users whose think time is longer)",
+    )
     return parser
 
 
@@ -86,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
             access_log=False,
             lifespan="on",
             timeout_graceful_shutdown=10,
+            timeout_keep_alive=args.keep_alive_s,
         )
     )
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, restores the previous handlers and then
