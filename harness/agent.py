@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,25 +115,48 @@ class ScriptedAgent:
         self._sleep = sleep
         self._mono = monotonic
 
-    def plan(self, session_id: str, turn: int) -> list[tuple[str, str, dict[str, Any]]]:
-        """The tool calls of one turn: ``(server, tool, arguments)`` in order."""
+    def plan(
+        self, session_id: str, turn: int, servers: Sequence[str] | None = None
+    ) -> list[tuple[str, str, dict[str, Any]]]:
+        """The tool calls of one turn: ``(server, tool, arguments)`` in order.
+
+        ``servers`` restricts the calls to those servers (the session type's script; default
+        all). Raises ``ValueError`` naming a server this agent does not have.
+        """
+        choices = self._servers
+        if servers is not None:
+            known = dict(self._servers)
+            unknown = sorted(set(servers) - known.keys())
+            if unknown or not servers:
+                raise ValueError(
+                    f"cannot restrict a turn to server(s) {sorted(servers)}: unknown {unknown}; "
+                    f"known: {sorted(known)}"
+                )
+            choices = [(name, kind) for name, kind in self._servers if name in servers]
         rng = random.Random(f"{self._seed}:{session_id}:{turn}")
         calls = []
         for _ in range(self._calls_per_turn):
-            server, kind = rng.choice(self._servers)
+            server, kind = rng.choice(choices)
             tool, make_args = rng.choice(SCRIPTS[kind])
             calls.append((server, tool, make_args(rng)))
         return calls
 
     async def run_turn(
-        self, session_id: str, turn: int, request_id: str, deadline: float | None = None
+        self,
+        session_id: str,
+        turn: int,
+        request_id: str,
+        deadline: float | None = None,
+        *,
+        servers: Sequence[str] | None = None,
     ) -> TurnResult:
         """Play one turn; stops at the first failed tool call, as an agent would report it.
 
         ``deadline`` (monotonic seconds) bounds the whole turn: retries never sleep past it.
+        ``servers`` restricts its tool calls (see :meth:`plan`).
         """
         result = TurnResult(outcome="ok")
-        for server, tool, args in self.plan(session_id, turn):
+        for server, tool, args in self.plan(session_id, turn, servers):
             if self._llm_latency_s > 0:
                 await self._sleep(self._llm_latency_s)
             started = self._mono()

@@ -46,6 +46,7 @@ __all__ = [
     "apply_overrides",
     "apply_profile",
     "check_faults",
+    "check_session_servers",
     "load_scenario",
     "non_loopback_targets",
     "parse_scenario",
@@ -538,7 +539,7 @@ def parse_scenario(data: Any, source: str) -> Scenario:
                 msg = "unknown key"
             lines.append(f"{source}: {_format_loc(tuple(err['loc']))}: {msg}")
         raise ScenarioError("\n".join(lines)) from None
-    problems = check_faults(scenario)
+    problems = check_faults(scenario) + check_session_servers(scenario)
     if problems:
         raise ScenarioError("\n".join(f"{source}: {p}" for p in problems))
     return scenario
@@ -583,6 +584,17 @@ def check_faults(scenario: Scenario) -> list[str]:
                 f"{where}.fault.kind: {entry.fault.get('kind')} needs transport http (this scenario uses stdio)"
             )
     return problems
+
+
+def check_session_servers(scenario: Scenario) -> list[str]:
+    """Every session type's ``servers`` must name servers of the system; ``key.path: problem`` lines."""
+    servers = scenario.system.servers
+    return [
+        f"load.sessions[{i}].servers: unknown server {name!r}; expected one of {', '.join(servers)}"
+        for i, session in enumerate(scenario.load.sessions)
+        for name in session.servers or []
+        if name not in servers
+    ]
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str], source: str) -> dict[str, Any]:

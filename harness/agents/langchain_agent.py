@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from langchain.agents import create_agent
 from langchain_core.messages import BaseMessage
@@ -29,16 +29,22 @@ __all__ = ["SYSTEM_PROMPT", "LangChainAgent", "build_langchain_agent", "script_f
 
 SYSTEM_PROMPT = "You are a helpful assistant. Use the tools to answer questions about the weather."
 
-Plan = Callable[[str, int], list[tuple[str, str, dict[str, Any]]]]
+
+class Plan(Protocol):
+    """A turn's ``(server, tool, arguments)`` calls, optionally restricted to some servers."""
+
+    def __call__(
+        self, session_id: str, turn: int, servers: Sequence[str] | None = None
+    ) -> list[tuple[str, str, dict[str, Any]]]: ...
 
 
 def script_from_plan(plan: Plan, *, prefixed: bool) -> TurnScript:
     """The simulated model's script for a ``(server, tool, arguments)`` plan."""
 
-    def script(session_id: str, turn: int) -> list[PlannedToolCall]:
+    def script(session_id: str, turn: int, servers: Sequence[str] | None = None) -> list[PlannedToolCall]:
         return [
             PlannedToolCall(langchain_tool_name(server, tool, prefixed=prefixed), args)
-            for server, tool, args in plan(session_id, turn)
+            for server, tool, args in plan(session_id, turn, servers)
         ]
 
     return script
@@ -47,17 +53,37 @@ def script_from_plan(plan: Plan, *, prefixed: bool) -> TurnScript:
 class LangChainAgent:
     """Plays turns through a compiled ``create_agent`` graph whose context is a :class:`TurnContext`."""
 
-    def __init__(self, graph: Runnable[Any, Any]) -> None:
+    def __init__(self, graph: Runnable[Any, Any], servers: Sequence[str] = ()) -> None:
         self._graph = graph
+        self._servers = tuple(servers)
+
+    def _check_servers(self, servers: Sequence[str]) -> None:
+        unknown = sorted(set(servers) - set(self._servers))
+        if unknown or not servers:
+            raise ValueError(
+                f"cannot restrict a turn to server(s) {sorted(servers)}: unknown {unknown}; "
+                f"known: {sorted(self._servers)}"
+            )
 
     async def run_turn(
-        self, session_id: str, turn: int, request_id: str, deadline: float | None = None
+        self,
+        session_id: str,
+        turn: int,
+        request_id: str,
+        deadline: float | None = None,
+        *,
+        servers: Sequence[str] | None = None,
     ) -> TurnResult:
         """Play one turn. Its outcome is the first failed tool call's (a tool error ends the
-        turn as the model gives up; any other failure stops the graph), else ``ok``."""
+        turn as the model gives up; any other failure stops the graph), else ``ok``.
+        ``servers`` restricts the turn's tool calls (the model's script is told in the
+        turn's opening message); ``ValueError`` for a server the agent does not have."""
+        if servers is not None:
+            self._check_servers(servers)
         context = TurnContext(request_id=request_id, session_id=session_id, deadline=deadline)
+        message = turn_message(session_id, turn, servers=servers)
         try:
-            state = await self._graph.ainvoke({"messages": [turn_message(session_id, turn)]}, context=context)
+            state = await self._graph.ainvoke({"messages": [message]}, context=context)
         except ToolCallError as exc:
             reply = f"I could not use {exc.tool} on {exc.server}: {exc.outcome}"
             return TurnResult(outcome=exc.outcome, tool_calls=context.records, reply=reply)
@@ -106,4 +132,4 @@ async def build_langchain_agent(
         script_from_plan(planner.plan, prefixed=prefixed), ttft_s, tokens_per_s, sleep=sleep
     )
     graph = create_agent(model, tools, system_prompt=SYSTEM_PROMPT, context_schema=TurnContext)
-    return LangChainAgent(graph)
+    return LangChainAgent(graph, sorted(server_kinds))

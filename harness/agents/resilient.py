@@ -18,7 +18,7 @@ import asyncio
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Protocol
 
 from harness.agent import TurnResult
@@ -34,7 +34,13 @@ class TurnRunner(Protocol):
     """Plays one turn: :class:`~harness.agent.ScriptedAgent` or :class:`~harness.agents.LangChainAgent`."""
 
     async def run_turn(
-        self, session_id: str, turn: int, request_id: str, deadline: float | None = None
+        self,
+        session_id: str,
+        turn: int,
+        request_id: str,
+        deadline: float | None = None,
+        *,
+        servers: Sequence[str] | None = None,
     ) -> TurnResult: ...
 
 
@@ -72,9 +78,16 @@ class ResilientAgent:
         self._new_request_id = new_request_id
 
     async def run_turn(
-        self, session_id: str, turn: int, request_id: str | None = None, deadline: float | None = None
+        self,
+        session_id: str,
+        turn: int,
+        request_id: str | None = None,
+        deadline: float | None = None,
+        *,
+        servers: Sequence[str] | None = None,
     ) -> TurnResult:
-        """Play one turn, retrying it while the planner allows.
+        """Play one turn, retrying it while the planner allows. ``servers`` restricts its tool
+        calls to those servers (the runner raises ``ValueError`` for one it does not have).
 
         Returns the last attempt's result (outcome ``timeout`` when the request ran
         out of time) with every attempt's tool calls. Exceptions of the runner other
@@ -92,7 +105,7 @@ class ResilientAgent:
             calls = []
             while True:
                 attempts = state.attempt
-                result = await self._attempt(session_id, turn, request_id, deadline)
+                result = await self._attempt(session_id, turn, request_id, deadline, servers)
                 calls += result.tool_calls
                 outcome = result.outcome
                 if result.ok:
@@ -111,14 +124,16 @@ class ResilientAgent:
                 RequestRecord(request_id, session_id, turn, t_start, self._wall(), outcome, attempts)
             )
 
-    async def _attempt(self, session_id: str, turn: int, request_id: str, deadline: float) -> TurnResult:
+    async def _attempt(
+        self, session_id: str, turn: int, request_id: str, deadline: float, servers: Sequence[str] | None
+    ) -> TurnResult:
         remaining_s = deadline - self._mono()
         timed_out = TurnResult(outcome="timeout", reply=f"the turn took longer than {self.turn_timeout_s}s")
         if remaining_s <= 0:
             return timed_out
         try:
             return await self._wait_for(
-                self.runner.run_turn(session_id, turn, request_id, deadline), remaining_s
+                self.runner.run_turn(session_id, turn, request_id, deadline, servers=servers), remaining_s
             )
         except TimeoutError:
             return timed_out

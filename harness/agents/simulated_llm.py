@@ -60,16 +60,21 @@ class PlannedToolCall:
     args: Mapping[str, Any] = field(default_factory=dict)
 
 
-#: The planned tool calls of ``(session_id, turn)``, in order.
-TurnScript = Callable[[str, int], Sequence[PlannedToolCall]]
+#: The planned tool calls of ``(session_id, turn)``, in order. When a turn is restricted to
+#: some servers, the script is called as ``script(session_id, turn, servers)``.
+TurnScript = Callable[..., Sequence[PlannedToolCall]]
 
 
-def turn_message(session_id: str, turn: int, text: str = "") -> HumanMessage:
-    """The user's message that opens a turn, tagged so the simulated model finds its script."""
+def turn_message(
+    session_id: str, turn: int, text: str = "", servers: Sequence[str] | None = None
+) -> HumanMessage:
+    """The user's message that opens a turn, tagged so the simulated model finds its script
+    (and, when given, the servers the turn is restricted to)."""
     content = text or f"Session {session_id}, turn {turn}: please check the weather."
-    return HumanMessage(
-        content=content, additional_kwargs={TURN_KEY: {"session_id": session_id, "turn": turn}}
-    )
+    tag: dict[str, Any] = {"session_id": session_id, "turn": turn}
+    if servers is not None:
+        tag["servers"] = list(servers)
+    return HumanMessage(content=content, additional_kwargs={TURN_KEY: tag})
 
 
 def estimate_tokens(text: str) -> int:
@@ -124,9 +129,9 @@ class SimulatedChatModel(BaseChatModel):
     ) -> AIMessage:
         """The reply to ``messages`` (no waiting). Raises ``ValueError`` when no turn is found
         or the script plans a tool that is not bound."""
-        session_id, turn, since = _find_turn(messages)
+        session_id, turn, servers, since = _find_turn(messages)
         results = [m for m in messages[since:] if isinstance(m, ToolMessage)]
-        plan = self.script(session_id, turn)
+        plan = self.script(session_id, turn) if servers is None else self.script(session_id, turn, servers)
         failed = results[-1] if results and results[-1].status == "error" else None
         if failed is None and len(results) < len(plan):
             n = len(results)
@@ -175,11 +180,17 @@ class SimulatedChatModel(BaseChatModel):
         raise NotImplementedError("SimulatedChatModel waits with an async sleep: call it with ainvoke")
 
 
-def _find_turn(messages: Sequence[BaseMessage]) -> tuple[str, int, int]:
+def _find_turn(messages: Sequence[BaseMessage]) -> tuple[str, int, list[str] | None, int]:
     for i in range(len(messages) - 1, -1, -1):
         tag = messages[i].additional_kwargs.get(TURN_KEY) if isinstance(messages[i], HumanMessage) else None
         if isinstance(tag, dict):
-            return str(tag["session_id"]), int(tag["turn"]), i + 1
+            servers = tag.get("servers")
+            return (
+                str(tag["session_id"]),
+                int(tag["turn"]),
+                None if servers is None else [str(s) for s in servers],
+                i + 1,
+            )
     raise ValueError(
         f"no turn found in the conversation: the simulated model needs a HumanMessage with "
         f"additional_kwargs[{TURN_KEY!r}] (made by turn_message(session_id, turn))"

@@ -2,9 +2,10 @@
 
 Endpoints:
 
-- ``POST /v1/sessions/{session_id}/messages`` with ``{"message": str, "turn": int}``:
-  plays one agent turn (mode ``tools``: the scripted calls; ``agent``: the LangChain agent
-  loop), through a ResilientAgent. ``200`` when every tool call answered; ``502`` when a tool
+- ``POST /v1/sessions/{session_id}/messages`` with ``{"message": str, "turn": int,
+  "servers": [str, ...]}`` (``servers`` optional: the turn's tool calls use only those
+  servers; ``400`` naming any server the gateway does not have): plays one agent turn (mode
+  ``tools``: the scripted calls; ``agent``: the LangChain agent loop), through a ResilientAgent. ``200`` when every tool call answered; ``502`` when a tool
   or transport failed, ``503`` when a breaker refused, ``504`` on a timeout, each with
   the failing call in the body. ``X-Request-ID`` is honoured (else one is made) and
   tags the turn's rows in the ``calls`` table.
@@ -110,6 +111,20 @@ class _Gateway:
         turn = payload.get("turn", 0)
         if not isinstance(turn, int) or isinstance(turn, bool) or turn < 0:
             return _error(400, "turn must be a non-negative integer", repr(turn), request_id)
+        servers = payload.get("servers")
+        if servers is not None:
+            if not isinstance(servers, list) or not servers or not all(isinstance(s, str) for s in servers):
+                return _error(
+                    400, "servers must be a non-empty list of server names", repr(servers), request_id
+                )
+            unknown = sorted(set(servers) - self.config.servers.keys())
+            if unknown:
+                return _error(
+                    400,
+                    f"unknown server(s) {', '.join(unknown)}",
+                    f"this gateway has: {', '.join(sorted(self.config.servers))}",
+                    request_id,
+                )
         agent = await self.ensure_agent()
         if agent is None:
             return _error(503, "agent not ready", self.agent_error, request_id)
@@ -118,7 +133,7 @@ class _Gateway:
         self.metrics.active.inc()
         try:
             # The ResilientAgent bounds the turn by turn_timeout_s (outcome timeout) and retries it.
-            result = await agent.run_turn(session_id, turn, request_id)
+            result = await agent.run_turn(session_id, turn, request_id, servers=servers)
             status = 200 if result.ok else STATUS_BY_OUTCOME.get(result.outcome, 502)
             content = {
                 "request_id": request_id,

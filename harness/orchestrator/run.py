@@ -281,12 +281,15 @@ def _start_locust(state: _Run) -> None:
     spec = find_spec("scenarios.locust_agent")
     if spec is None or spec.origin is None:
         raise _StartError("cannot find scenarios/locust_agent.py (is chaosbench installed?)")
-    settings = {
+    settings = {  # contract C1 (harness/loadsettings.py); the locustfile's shape plays sc.load
         "events_dir": str(run.events),
-        "worker": "local",
-        "think_time_s": sc.load.think_time_s.model_dump(),
-        "request_timeout_s": sc.load.request_timeout_s,
+        "runtime_dir": str(run.runtime),
         "csv_prefix": str(run.locust / "locust"),
+        "seed": sc.seed,
+        "load": sc.load.model_dump(mode="json"),
+        "servers": list(sc.system.servers),
+        "workers": 0,
+        "connect_timeout_s": 5.0,
     }
     settings_path = run.runtime / "locust.json"
     settings_path.write_text(json.dumps(settings), encoding="utf-8")
@@ -299,12 +302,6 @@ def _start_locust(state: _Run) -> None:
         "--headless",
         "--host",
         state.gateway_url,
-        "--users",
-        str(sc.load.peak_sessions()),
-        "--spawn-rate",
-        str(sc.load.spawn_rate),
-        "--run-time",
-        f"{sc.load.total_duration_s():g}s",
         "--stop-timeout",
         f"{sc.load.stop_timeout_s:g}",
         "--csv",
@@ -315,7 +312,7 @@ def _start_locust(state: _Run) -> None:
         "--exit-code-on-error",
         "0",
     ]
-    env = {**os.environ, "CHAOSBENCH_LOCUST_CONFIG": str(settings_path)}
+    env = {**os.environ, "CHAOSBENCH_LOCUST_CONFIG": str(settings_path), "CHAOSBENCH_WORKER": "local"}
     state.locust = ManagedProcess("locust", argv, run.logs / "locust.log", env=env)
     state.say(
         f"  load: {sc.load.peak_sessions()} users (spawn {sc.load.spawn_rate:g}/s) for {sc.load.total_duration_s():g}s"

@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -116,3 +117,56 @@ def test_metrics_parse_and_tool_call_counters_agree_with_the_calls_table(tmp_pat
         "circuit_breaker_state",
         "mcp_server_health",
     } <= families.keys()
+
+
+def two_server_client(tmp_path: Path, mode: Literal["tools", "agent"] = "tools") -> TestClient:
+    servers = {
+        name: GatewayServer(kind="weather", transport="stdio", command=stdio_command(tmp_path))
+        for name in ("north", "south")
+    }
+    config = GatewayConfig(seed=3, mode=mode, servers=servers, events_dir=tmp_path / "events")
+    return TestClient(build_app(config))
+
+
+@pytest.mark.parametrize("mode", ["tools", "agent"])
+def test_a_turn_restricted_by_servers_calls_only_those_servers(
+    tmp_path: Path, mode: Literal["tools", "agent"]
+) -> None:
+    with two_server_client(tmp_path, mode) as c:
+        for turn in range(8):
+            response = c.post(
+                "/v1/sessions/s1/messages",
+                json={"turn": turn, "servers": ["south"]},
+                headers={"X-Request-ID": f"restricted-{turn}"},
+            )
+            assert response.status_code == 200
+            assert {call["server"] for call in response.json()["tool_calls"]} == {"south"}
+        for turn in range(8):
+            c.post("/v1/sessions/s1/messages", json={"turn": turn}, headers={"X-Request-ID": f"free-{turn}"})
+    rows = read_rows(tmp_path / "events" / "calls.gateway.jsonl")
+    restricted = [r for r in rows if str(r["request_id"]).startswith("restricted-")]
+    free = [r for r in rows if str(r["request_id"]).startswith("free-")]
+    assert len(restricted) == 16 and {r["server"] for r in restricted} == {"south"}
+    assert {r["server"] for r in free} == {"north", "south"}  # without servers, both are used
+
+
+@pytest.mark.parametrize(
+    ("servers", "error", "detail"),
+    [
+        (["nowhere"], "unknown server(s) nowhere", "this gateway has: north, south"),
+        (["south", "east", "west"], "unknown server(s) east, west", "this gateway has: north, south"),
+        ([], "servers must be a non-empty list of server names", "[]"),
+        ("south", "servers must be a non-empty list of server names", "'south'"),
+        ([1], "servers must be a non-empty list of server names", "[1]"),
+    ],
+)
+def test_servers_naming_an_unknown_server_or_not_a_list_is_a_400(
+    tmp_path: Path, servers: object, error: str, detail: str
+) -> None:
+    with two_server_client(tmp_path) as c:
+        response = c.post("/v1/sessions/s1/messages", json={"turn": 0, "servers": servers})
+    assert response.status_code == 400
+    assert response.json()["error"] == error and response.json()["detail"] == detail
+    assert not (tmp_path / "events" / "calls.gateway.jsonl").exists() or not read_rows(
+        tmp_path / "events" / "calls.gateway.jsonl"
+    )

@@ -106,6 +106,10 @@ def test_set_can_replace_a_list_item(tmp_path: Path) -> None:
             "slas[0].percentile",
         ),
         (lambda d: d.update(slas=[{"name": "x", "kind": "vibes"}]), "slas[0]: Input tag 'vibes'"),
+        (
+            lambda d: d["load"].update(sessions=[{"name": "a"}, {"name": "b", "servers": ["weather", "db"]}]),
+            "load.sessions[1].servers: unknown server 'db'; expected one of weather",
+        ),
     ],
 )
 def test_errors_name_the_file_and_key_path(tmp_path: Path, mutate: object, expected: str) -> None:

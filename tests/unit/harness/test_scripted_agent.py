@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from harness.agent import ScriptedAgent
 
 
@@ -31,3 +33,34 @@ def test_the_plan_is_deterministic_per_seed_session_and_turn() -> None:
     make = lambda seed: ScriptedAgent(RecordingManager(), {"weather": "weather"}, seed=seed)  # type: ignore[arg-type]  # noqa: E731
     assert make(1).plan("s", 0) == make(1).plan("s", 0)
     assert [make(1).plan("s", t) for t in range(5)] != [make(2).plan("s", t) for t in range(5)]
+
+
+THREE = {"weather": "weather", "files": "filesystem", "db": "database"}
+
+
+def test_a_plan_restricted_to_some_servers_calls_only_those() -> None:
+    agent = ScriptedAgent(RecordingManager(), THREE, seed=3, tool_calls_per_turn=4)  # type: ignore[arg-type]
+    unrestricted = {server for t in range(20) for server, _, _ in agent.plan("s", t)}
+    restricted = {server for t in range(20) for server, _, _ in agent.plan("s", t, ["files", "db"])}
+    assert unrestricted == set(THREE)  # so the restriction below is what removed weather
+    assert restricted == {"files", "db"}
+
+
+def test_a_plan_restricted_to_all_servers_is_the_unrestricted_plan() -> None:
+    agent = ScriptedAgent(RecordingManager(), THREE, seed=3)  # type: ignore[arg-type]
+    assert agent.plan("s", 1, ["db", "weather", "files"]) == agent.plan("s", 1)
+
+
+@pytest.mark.parametrize("servers", [["nope"], ["weather", "nope"], []])
+def test_a_plan_restricted_to_an_unknown_server_or_none_is_refused(servers: list[str]) -> None:
+    agent = ScriptedAgent(RecordingManager(), THREE, seed=3)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="cannot restrict a turn"):
+        agent.plan("s", 0, servers)
+
+
+async def test_a_restricted_turn_calls_only_its_servers_through_the_manager() -> None:
+    manager = RecordingManager()
+    agent = ScriptedAgent(manager, THREE, seed=5, tool_calls_per_turn=6)  # type: ignore[arg-type]
+    for turn in range(5):
+        await agent.run_turn("s", turn, f"r{turn}", servers=["db"])
+    assert {c["server"] for c in manager.calls} == {"db"} and len(manager.calls) == 30

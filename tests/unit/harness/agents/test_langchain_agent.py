@@ -102,3 +102,42 @@ def test_the_turn_message_names_the_session_and_turn() -> None:
     message = turn_message("s1", 4)
     assert isinstance(message, HumanMessage)
     assert message.additional_kwargs[TURN_KEY] == {"session_id": "s1", "turn": 4}
+
+
+TWO_WEATHERS = {"north": "weather", "south": "weather"}
+
+
+async def test_a_turn_restricted_to_one_server_calls_only_its_tools() -> None:
+    manager = FakeManager(tools={"north": WEATHER_TOOLS, "south": WEATHER_TOOLS})
+    agent = await build_langchain_agent(manager, TWO_WEATHERS, seed=5, tool_calls_per_turn=3)  # type: ignore[arg-type]
+    for turn in range(6):
+        assert (await agent.run_turn("s1", turn, f"r{turn}", servers=["south"])).outcome == "ok"
+    assert {c.server for c in manager.calls} == {"south"} and len(manager.calls) == 18
+    manager.calls.clear()
+    for turn in range(6):
+        await agent.run_turn("s1", turn, f"u{turn}")
+    assert {c.server for c in manager.calls} == {"north", "south"}  # unrestricted turns use both
+
+
+async def test_a_restricted_turn_makes_the_same_calls_as_the_scripted_agent() -> None:
+    manager = FakeManager(tools={"north": WEATHER_TOOLS, "south": WEATHER_TOOLS})
+    agent = await build_langchain_agent(manager, TWO_WEATHERS, seed=5)  # type: ignore[arg-type]
+    await agent.run_turn("s3", 1, "r", servers=["north"])
+    planner = ScriptedAgent(None, TWO_WEATHERS, seed=5)  # type: ignore[arg-type]
+    assert [(c.server, c.tool, c.arguments) for c in manager.calls] == planner.plan("s3", 1, ["north"])
+
+
+async def test_a_turn_restricted_to_an_unknown_server_is_refused() -> None:
+    agent = await build_langchain_agent(FakeManager(), {"weather": "weather"}, seed=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown \\['nope'\\]"):
+        await agent.run_turn("s1", 0, "r", servers=["nope"])
+
+
+def test_the_turn_message_carries_the_servers_a_turn_is_restricted_to() -> None:
+    from harness.agents import TURN_KEY, turn_message
+
+    assert turn_message("s1", 4, servers=["db"]).additional_kwargs[TURN_KEY] == {
+        "session_id": "s1",
+        "turn": 4,
+        "servers": ["db"],
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 import pytest
@@ -23,12 +23,20 @@ class ScriptedRunner:
         self.outcomes = list(outcomes or [])
         self.seen: list[tuple[str, int, str, float | None]] = []
         self.in_flight_seen: list[int] = []
+        self.servers_seen: list[Sequence[str] | None] = []
         self.tracker = tracker
 
     async def run_turn(
-        self, session_id: str, turn: int, request_id: str, deadline: float | None = None
+        self,
+        session_id: str,
+        turn: int,
+        request_id: str,
+        deadline: float | None = None,
+        *,
+        servers: Sequence[str] | None = None,
     ) -> TurnResult:
         self.seen.append((session_id, turn, request_id, deadline))
+        self.servers_seen.append(servers)
         if self.tracker is not None:
             self.in_flight_seen.append(self.tracker.in_flight)
         outcome = self.outcomes.pop(0) if self.outcomes else "ok"
@@ -215,3 +223,11 @@ def test_the_turn_timeout_must_be_positive() -> None:
 def test_the_tracker_keeps_no_negative_history() -> None:
     with pytest.raises(ValueError, match="max_recent"):
         RequestTracker(max_recent=-1)
+
+
+async def test_the_turns_servers_reach_the_runner_on_every_attempt() -> None:
+    clock = FakeClock()
+    runner = ScriptedRunner(["transport_error"])
+    await agent(runner, clock, RecordedSleeps(clock)).run_turn("s", 0, "r", servers=["weather"])
+    await agent(runner, clock, RecordedSleeps(clock)).run_turn("s", 1, "r2")
+    assert runner.servers_seen == [["weather"], ["weather"], None]
