@@ -116,3 +116,32 @@ def test_metrics_parse_and_tool_call_counters_agree_with_the_calls_table(tmp_pat
         "circuit_breaker_state",
         "mcp_server_health",
     } <= families.keys()
+
+
+def test_metrics_expose_pool_gauges_and_a_retries_counter_that_agrees_with_the_calls_table(
+    tmp_path: Path,
+) -> None:
+    with make_client(
+        tmp_path,
+        [{"kind": "hang", "probability": 0.4}],
+        call_timeout_s=1.0,  # also the session's initialisation timeout: not too short
+        retry={"max_attempts": 2, "base_delay_s": 0.0, "budget_ratio": 10.0},
+        breaker={"failure_threshold": 100},
+        pool={"failures_before_evict": 100},
+    ) as c:
+        for i in range(6):
+            c.post(f"/v1/sessions/s{i}/messages", json={"turn": i})
+        exposition = c.get("/metrics").text
+    values = {
+        s.name: s.value
+        for f in text_string_to_metric_families(exposition)
+        for s in f.samples
+        if s.labels.get("server") == "weather" and "tool" not in s.labels
+    }
+    rows = read_rows(tmp_path / "events" / "calls.gateway.jsonl")
+    retried = sum(1 for r in rows if int(r["attempt"]) > 1)  # type: ignore[call-overload]
+    assert retried > 0
+    assert values["mcp_tool_retries_total"] == retried
+    assert values["mcp_pool_sessions"] == 1  # pool size 1; timeouts never evict it here
+    assert values["mcp_pool_waiters"] == 0
+    assert values["circuit_breaker_state"] == 0
