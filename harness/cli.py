@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also serve Locust's web UI on 127.0.0.1 (the address is printed) for watching a run",
     )
     run.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="leave the events as JSONL parts at the end (for remote Locust workers whose files are copied "
+        "into the run directory afterwards; then: python -m reports compact RUN_DIR; chaosbench report RUN_DIR)",
+    )
+    run.add_argument(
         "--allow-non-loopback",
         action="store_true",
         help="allow system.servers.*.url targets outside 127.0.0.1/::1 (refused by default)",
@@ -254,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 progress_interval_s=args.progress_interval,
                 workers=args.workers,
                 web_ui=args.web_ui,
+                compact_events=not args.no_compact,
             ),
         )
     if args.command == "report":

@@ -59,6 +59,7 @@ class RunOptions:
     server_restart_backoff_s: float = 1.0
     workers: int = 0  # Locust distributed mode: a master and this many local workers (0: one process)
     web_ui: bool = False  # serve Locust's web UI on 127.0.0.1 during the run
+    compact_events: bool = True  # False: leave the JSONL parts (remote workers' files are copied in later)
 
 
 class _StartError(Exception):
@@ -128,7 +129,7 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, stream: 
             stopper.finishing = True
         if record.status != "completed":
             state.say(f"run {record.status}: {record.reason}")
-        return _report(run, stream)
+        return _report(run, stream, compact_events=options.compact_events)
 
 
 def _play(state: _Run, sampler: Sampler) -> None:
@@ -263,6 +264,9 @@ def _say_load(state: _Run) -> None:
         )
     where = f"a master and {len(state.workers)} worker(s)" if state.workers else "one process"
     state.say(f"  load: {shape} for {load.total_duration_s():g}s, Locust in {where}")
+    if state.workers and state.locust is not None:
+        port = state.locust.argv[state.locust.argv.index("--master-bind-port") + 1]
+        state.say(f"  Locust master on 127.0.0.1:{port} (more workers may join: docs/distributed.md)")
     if state.record.web_ui:
         state.say(f"  Locust web UI: {state.record.web_ui} (the load starts by itself)")
 
@@ -417,17 +421,25 @@ def _restart_crashed_server(state: _Run, name: str, proc: ManagedProcess, sample
     state.say(f"  server {name} exited (code {proc.exit_code}); restarted (restart {count})")
 
 
-def _report(run: RunDir, stream: TextIO, runner: Callable[..., Any] = subprocess.run) -> int:
+def _report(
+    run: RunDir, stream: TextIO, runner: Callable[..., Any] = subprocess.run, compact_events: bool = True
+) -> int:
     # Own sessions: a Ctrl-C in the terminal during the report must not kill it half-written.
-    compact = runner(
-        [sys.executable, "-m", "reports", "compact", str(run.path)],
-        capture_output=True,
-        text=True,
-        check=False,
-        start_new_session=True,
-    )
-    if compact.returncode != 0:
-        print(f"warning: could not compact events: {compact.stderr.strip()}", file=stream)
+    if compact_events:
+        compact = runner(
+            [sys.executable, "-m", "reports", "compact", str(run.path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            start_new_session=True,
+        )
+        if compact.returncode != 0:
+            print(f"warning: could not compact events: {compact.stderr.strip()}", file=stream)
+    else:
+        print(
+            f"events left as JSONL parts (--no-compact); later: python -m reports compact {run.path}",
+            file=stream,
+        )
     rendered = runner(
         [sys.executable, "-m", "reports", "render", str(run.path)],
         capture_output=True,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -204,4 +206,79 @@ def test_a_loopback_url_server_is_used_and_left_running(
     calls = load_table(run, "calls")
     assert (calls["outcome"] == "ok").sum() > 0 and set(calls["server"]) == {"weather"}
     assert server.poll() is None  # chaosbench does not own it, so it did not stop it
+    assert_no_leaks(run, str(tmp_path))
+
+
+def test_a_worker_started_by_hand_joins_the_master_and_its_copied_files_are_reported(tmp_path: Path) -> None:
+    """docs/distributed.md's recipe, with the "remote" worker on this machine and its own directories."""
+    out = tmp_path / "runs"
+    path = scenario(tmp_path, **{"load.users": 8, "load.spawn_rate": 8, "load.duration_s": 12})
+    proc = subprocess.Popen(
+        chaosbench("run", str(path), "--out", str(out), "--workers", "1", "--no-compact"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []), daemon=True)
+    reader.start()
+    remote_dir = tmp_path / "remote"
+    remote: subprocess.Popen[bytes] | None = None
+    try:
+        deadline = time.monotonic() + 90
+        ports = []
+        while not ports and time.monotonic() < deadline and proc.poll() is None:
+            ports = [
+                ln.split("Locust master on 127.0.0.1:")[1].split()[0]
+                for ln in list(lines)
+                if "Locust master on" in ln
+            ]
+            time.sleep(0.1)
+        assert ports, "".join(lines)
+        run = run_dir_of(out)
+        settings = json.loads((run / "runtime" / "locust.json").read_text())
+        settings |= {"events_dir": str(remote_dir / "events"), "runtime_dir": str(remote_dir / "runtime")}
+        (remote_dir / "events").mkdir(parents=True)
+        (remote_dir / "runtime").mkdir()
+        (remote_dir / "locust.json").write_text(json.dumps(settings))
+        locustfile = str(ROOT / "scenarios" / "locust_agent.py")
+        worker = [sys.executable, "-m", "locust", "-f", locustfile, "--worker", "--loglevel", "WARNING"]
+        remote = subprocess.Popen(
+            [*worker, "--master-host", "127.0.0.1", "--master-port", ports[0]],
+            env={
+                **os.environ,
+                "CHAOSBENCH_LOCUST_CONFIG": str(remote_dir / "locust.json"),
+                "CHAOSBENCH_WORKER": "r1",
+            },
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        assert proc.wait(timeout=240) == 0, "".join(lines)
+        remote.wait(timeout=30)  # the master's quit reaches the joined worker too
+    finally:
+        for p in (proc, remote):
+            if p is not None and p.poll() is None:
+                p.kill()
+                p.wait(timeout=10)
+        reader.join(timeout=10)
+    assert "events left as JSONL parts" in "".join(lines)
+    copied = list((remote_dir / "events").glob("*.jsonl"))
+    assert any(p.name.startswith("requests.") for p in copied), copied
+    for part in copied:
+        shutil.copy(part, run / "events" / part.name)
+    compact = subprocess.run(
+        [sys.executable, "-m", "reports", "compact", str(run)], capture_output=True, text=True, timeout=120
+    )
+    assert compact.returncode == 0, compact.stderr
+    report = subprocess.run(chaosbench("report", str(run)), capture_output=True, text=True, timeout=120)
+    assert report.returncode == 0, report.stdout + report.stderr
+    requests = load_table(run, "requests")
+    assert requests["request_id"].is_unique
+    pids = {worker_pid(w) for w in requests["worker"]}
+    local = {
+        p["pid"] for p in json.loads((run / "run.json").read_text())["processes"] if p["name"] == "locust-w1"
+    }
+    assert local < pids and remote.pid in pids, (pids, local, remote.pid)
+    summary = json.loads((run / "report" / "summary.json").read_text())
+    assert summary["requests"]["total"] == len(requests)
     assert_no_leaks(run, str(tmp_path))
