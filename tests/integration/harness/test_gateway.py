@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from harness.gateway import GatewayConfig, GatewayServer, build_app
-from tests.integration.harness.conftest import stdio_command
+from tests.integration.harness.conftest import HttpServer, stdio_command
 
 pytestmark = pytest.mark.integration
 
@@ -119,16 +119,23 @@ def test_metrics_parse_and_tool_call_counters_agree_with_the_calls_table(tmp_pat
 
 
 def test_metrics_expose_pool_gauges_and_a_retries_counter_that_agrees_with_the_calls_table(
-    tmp_path: Path,
+    tmp_path: Path, http_server: Callable[..., HttpServer]
 ) -> None:
-    with make_client(
-        tmp_path,
-        [{"kind": "hang", "probability": 0.4}],
-        call_timeout_s=1.0,  # also the session's initialisation timeout: not too short
-        retry={"max_attempts": 2, "base_delay_s": 0.0, "budget_ratio": 10.0},
-        breaker={"failure_threshold": 100},
-        pool={"failures_before_evict": 100},
-    ) as c:
+    # Over HTTP (the server is up before the gateway opens its session), so that a slow machine
+    # cannot make the session's own opening time out, which the short call timeout would.
+    server = http_server([{"kind": "hang", "probability": 0.4}])
+    config = GatewayConfig(
+        seed=3,
+        servers={"weather": GatewayServer(kind="weather", transport="http", url=server.url)},
+        manager={  # type: ignore[arg-type]
+            "call_timeout_s": 0.5,
+            "retry": {"max_attempts": 2, "base_delay_s": 0.0, "budget_ratio": 10.0},
+            "breaker": {"failure_threshold": 100},
+            "pool": {"failures_before_evict": 100},
+        },
+        events_dir=tmp_path / "events",
+    )
+    with TestClient(build_app(config)) as c:
         for i in range(6):
             c.post(f"/v1/sessions/s{i}/messages", json={"turn": i})
         exposition = c.get("/metrics").text
