@@ -418,6 +418,7 @@ def _restart_crashed_server(state: _Run, name: str, proc: ManagedProcess, sample
     fresh = ManagedProcess(proc.name, proc.argv, proc.log_path)
     state.servers[name] = fresh
     sampler.track(fresh.name, fresh)
+    state.record_processes()
     state.say(f"  server {name} exited (code {proc.exit_code}); restarted (restart {count})")
 
 
