@@ -31,6 +31,7 @@ from harness.orchestrator.commands import gateway_config, has_crash_faults, serv
 from harness.orchestrator.gauges import GatewaySnapshot, scrape
 from harness.orchestrator.loadgen import (
     EXPECT_WORKERS_MAX_WAIT_S,
+    LocustProcessSpec,
     ProcessExit,
     load_outcome,
     locust_processes,
@@ -221,7 +222,7 @@ def _wait_ready(state: _Run, proc: ManagedProcess, url: str, timeout_s: float) -
     )
 
 
-def _locust_specs(state: _Run) -> list[Any]:
+def _locust_specs(state: _Run) -> list[LocustProcessSpec]:
     """Write ``runtime/locust.json`` and plan the Locust processes (local, or master then workers)."""
     sc, run, workers = state.scenario, state.run, state.options.workers
     spec = find_spec("scenarios.locust_agent")
