@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="also serve Locust's web UI on 127.0.0.1 (the address is printed) for watching a run",
     )
     run.add_argument(
+        "--no-compact",
+        action="store_true",
+        help="leave the events as JSONL parts at the end (for remote Locust workers whose files are copied "
+        "into the run directory afterwards; then: python -m reports compact RUN_DIR; chaosbench report RUN_DIR)",
+    )
+    run.add_argument(
         "--allow-non-loopback",
         action="store_true",
         help="allow system.servers.*.url targets outside 127.0.0.1/::1 (refused by default)",
@@ -199,6 +205,39 @@ def describe(scenario: Scenario) -> str:
     )
 
 
+def _run(args: argparse.Namespace) -> int:
+    """``chaosbench run``: validate, refuse non-loopback targets, then play the scenario."""
+    overrides = list(args.overrides)
+    if args.find_capacity:
+        overrides.insert(0, "load.capacity.enabled=true")
+    scenario = _load(args.scenario, overrides, args.profile)
+    if scenario is None:
+        return 2
+    if args.workers < 0:
+        print("chaosbench: --workers must be 0 or more", file=sys.stderr)
+        return 2
+    remote = non_loopback_targets(scenario)
+    if remote and not args.allow_non_loopback:
+        print(
+            "chaosbench: refusing to send load outside this machine without --allow-non-loopback:\n  "
+            + "\n  ".join(remote),
+            file=sys.stderr,
+        )
+        return 2
+    from harness.orchestrator.run import RunOptions, run_scenario
+
+    return run_scenario(
+        scenario,
+        RunOptions(
+            out=args.out,
+            progress_interval_s=args.progress_interval,
+            workers=args.workers,
+            web_ui=args.web_ui,
+            compact_events=not args.no_compact,
+        ),
+    )
+
+
 PASS_THROUGH = {
     "serve": ("fault_servers", ["serve"]),
     "proxy": ("fault_servers", ["proxy"]),
@@ -228,34 +267,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.scenario}: ok — {describe(scenario)}")
         return 0
     if args.command == "run":
-        overrides = list(args.overrides)
-        if args.find_capacity:
-            overrides.insert(0, "load.capacity.enabled=true")
-        scenario = _load(args.scenario, overrides, args.profile)
-        if scenario is None:
-            return 2
-        if args.workers < 0:
-            print("chaosbench: --workers must be 0 or more", file=sys.stderr)
-            return 2
-        remote = non_loopback_targets(scenario)
-        if remote and not args.allow_non_loopback:
-            print(
-                "chaosbench: refusing to send load outside this machine without --allow-non-loopback:\n  "
-                + "\n  ".join(remote),
-                file=sys.stderr,
-            )
-            return 2
-        from harness.orchestrator.run import RunOptions, run_scenario
-
-        return run_scenario(
-            scenario,
-            RunOptions(
-                out=args.out,
-                progress_interval_s=args.progress_interval,
-                workers=args.workers,
-                web_ui=args.web_ui,
-            ),
-        )
+        try:
+            return _run(args)
+        except KeyboardInterrupt:
+            # Only before the run's own handler is installed (validation, imports): nothing started.
+            print("chaosbench: interrupted before the run started; nothing was started", file=sys.stderr)
+            return 3
     if args.command == "report":
         return _exec_module("reports", ["render", str(args.run_dir)])
     parser.error(f"unknown command {args.command}")

@@ -17,7 +17,7 @@ from harness.manager import ResilientMCPManager
 
 __all__ = ["GatewayMetrics"]
 
-BREAKER_STATE_VALUE = {"closed": 0, "open": 1, "half_open": 2}
+BREAKER_STATE_VALUE = {"closed": 0, "open": 1, "half_open": 2, "forced_open": 3, "disabled": 4}
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -36,7 +36,7 @@ class _ManagerCollector(Collector):
         yield calls
         state = GaugeMetricFamily(
             "circuit_breaker_state",
-            "Breaker state per server (0 closed, 1 open, 2 half-open)",
+            "Breaker state per server (0 closed, 1 open, 2 half-open, 3 forced open, 4 disabled)",
             labels=["server"],
         )
         health = GaugeMetricFamily(
@@ -48,15 +48,24 @@ class _ManagerCollector(Collector):
         reconnects = CounterMetricFamily(
             "mcp_session_reconnects", "Sessions reopened per server", labels=["server"]
         )
+        sessions = GaugeMetricFamily(
+            "mcp_pool_sessions", "Live MCP sessions in the server's pool", labels=["server"]
+        )
+        waiters = GaugeMetricFamily(
+            "mcp_pool_waiters", "Callers waiting for a pool session with capacity", labels=["server"]
+        )
+        retries = CounterMetricFamily(
+            "mcp_tool_retries", "Tool-call attempts after the first (retries) per server", labels=["server"]
+        )
         for server, m in self._manager.get_metrics().items():
-            state.add_metric([server], BREAKER_STATE_VALUE[m["breaker_state"]])
+            state.add_metric([server], BREAKER_STATE_VALUE.get(m["breaker_state"], -1))
             health.add_metric([server], 1.0 if m["connected"] else 0.0)
             in_flight.add_metric([server], m["in_flight"])
             reconnects.add_metric([server], m["reconnects"])
-        yield state
-        yield health
-        yield in_flight
-        yield reconnects
+            sessions.add_metric([server], m["sessions_alive"])
+            waiters.add_metric([server], m["waiters"])
+            retries.add_metric([server], m["retries"])
+        yield from (state, health, in_flight, reconnects, sessions, waiters, retries)
 
 
 class GatewayMetrics:

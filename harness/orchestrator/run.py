@@ -1,16 +1,18 @@
 """``chaosbench run``: play one scenario end to end and leave a run directory behind.
 
-Order: servers (HTTP) → gateway → Locust; then, on any exit path (the normal
-end, a child that died, an error, SIGINT or SIGTERM), stop Locust, the gateway
-and the servers in that order, compact the events and render the report in a
-subprocess (``python -m reports``), whose exit code is the run's verdict.
+Order: servers (HTTP; a server with a ``url`` is not started) → gateway → Locust
+(its workers first, then the local process or master at the load start); then, on
+any exit path (the normal end, a child that died, an error, SIGINT or SIGTERM), stop
+Locust, the gateway and the servers in that order, compact the events and render the
+report in a subprocess (``python -m reports``), whose exit code is the run's verdict.
+SIGINT/SIGTERM are handled from before the run directory exists to the end of the
+report, so an interruption at any moment still leaves a run directory with a report.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,18 +21,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from types import FrameType
 from typing import Any, TextIO
 
 import httpx
-import yaml
 
 from harness.events import EventWriter
 from harness.netutil import free_port
+from harness.orchestrator.commands import gateway_config, has_crash_faults, server_command
+from harness.orchestrator.gauges import GatewaySnapshot, scrape
+from harness.orchestrator.loadgen import (
+    EXPECT_WORKERS_MAX_WAIT_S,
+    LocustProcessSpec,
+    ProcessExit,
+    load_outcome,
+    locust_processes,
+    locust_settings,
+)
+from harness.orchestrator.loadstatus import read_load_status
 from harness.orchestrator.procs import ManagedProcess
-from harness.orchestrator.progress import GatewaySnapshot, format_progress, scrape
+from harness.orchestrator.progress import ProgressView, active_windows, format_progress, stage_at
 from harness.orchestrator.rundir import RunDir, RunRecord, create_run_dir
 from harness.orchestrator.sampler import Sampler
+from harness.orchestrator.signals import Stopper
 from harness.scenario import Scenario
 
 __all__ = ["RunOptions", "run_scenario"]
@@ -48,33 +60,15 @@ class RunOptions:
     server_restart_backoff_s: float = 1.0
     workers: int = 0  # Locust distributed mode: a master and this many local workers (0: one process)
     web_ui: bool = False  # serve Locust's web UI on 127.0.0.1 during the run
+    compact_events: bool = True  # False: leave the JSONL parts (remote workers' files are copied in later)
 
 
 class _StartError(Exception):
     """A process would not start or become ready (the run is then ``failed``)."""
 
 
-class _Stopper:
-    """Turns SIGINT/SIGTERM into a flag the run loop checks; restores handlers on exit."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.reason: str | None = None
-        self._stream = stream
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _Stopper:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            self._previous[signum] = signal.signal(signum, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self.reason is None:
-            self.reason = f"interrupted by {signal.Signals(signum).name}"
-            print(f"\n{self.reason}: stopping the run and writing what was recorded...", file=self._stream)
+class _Interrupted(Exception):
+    """SIGINT or SIGTERM arrived before the load started (the run is then ``interrupted``)."""
 
 
 @dataclass
@@ -84,10 +78,11 @@ class _Run:
     record: RunRecord
     options: RunOptions
     stream: TextIO
-    stopper: _Stopper
+    stopper: Stopper
     servers: dict[str, ManagedProcess] = field(default_factory=dict)
     gateway: ManagedProcess | None = None
-    locust: ManagedProcess | None = None
+    locust: ManagedProcess | None = None  # the local Locust process, or the master
+    workers: list[ManagedProcess] = field(default_factory=list)
     gateway_url: str = ""
     run_start: float | None = None  # the planned load start that timeline offsets count from
     restarts: dict[str, int] = field(default_factory=dict)
@@ -98,23 +93,32 @@ class _Run:
         print(text, file=self.stream, flush=True)
 
     def all_processes(self) -> list[ManagedProcess]:
-        procs = [self.locust, self.gateway, *self.servers.values(), *self.retired]
+        procs = [self.locust, *self.workers, self.gateway, *self.servers.values(), *self.retired]
         return [p for p in procs if p is not None]
+
+    def record_processes(self) -> None:
+        self.record.processes = [
+            {"name": p.name, "pid": p.pid, "argv": p.argv, "exit_code": p.exit_code, "log": str(p.log_path)}
+            for p in self.all_processes()
+        ]
+        self.run.write_run_record(self.record)
 
 
 def run_scenario(scenario: Scenario, options: RunOptions | None = None, stream: TextIO = sys.stdout) -> int:
     """Play ``scenario``; returns the CLI exit code (0 pass, 1 SLA failed, 3 harness failed)."""
     options = options or RunOptions()
-    run, run_id = create_run_dir(options.out, scenario)
-    record = RunRecord(run_id=run_id, scenario=scenario.name)
-    run.write_run_record(record)
-    run.write_environment(record.t_start, None)
-    with _Stopper(stream) as stopper:
+    with Stopper(stream) as stopper:
+        run, run_id = create_run_dir(options.out, scenario)
+        record = RunRecord(run_id=run_id, scenario=scenario.name, workers=options.workers)
+        run.write_run_record(record)
+        run.write_environment(record.t_start, None)
         state = _Run(scenario, run, record, options, stream, stopper)
         state.say(f"chaosbench run {scenario.name} → {run.path}")
         sampler = Sampler(EventWriter(run.events, "samples", "orchestrator"))
         try:
             _play(state, sampler)
+        except _Interrupted as exc:
+            record.status, record.reason = "interrupted", str(exc)
         except _StartError as exc:
             record.status, record.reason = "failed", str(exc)
         except Exception as exc:  # noqa: BLE001 - top level of the run: record it, then report what we have
@@ -123,9 +127,10 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, stream: 
         finally:
             _teardown(state)
             sampler.close()
-    if record.status != "completed":
-        state.say(f"run {record.status}: {record.reason}")
-    return _report(run, stream)
+            stopper.finishing = True
+        if record.status != "completed":
+            state.say(f"run {record.status}: {record.reason}")
+        return _report(run, stream, compact_events=options.compact_events)
 
 
 def _play(state: _Run, sampler: Sampler) -> None:
@@ -136,24 +141,36 @@ def _play(state: _Run, sampler: Sampler) -> None:
         state.run_start = time.time() + state.options.timeline_startup_budget_s
     if sc.system.transport == "http":
         for name, server in sc.system.servers.items():
-            _start_http_server(state, name, server.kind or name)
+            if server.url is None:
+                _start_http_server(state, name, server.kind or name)
+            else:
+                state.say(f"  server {name} at {server.url} (not started by chaosbench)")
     _start_gateway(state)
     sampler.track("orchestrator", None)
+    specs = _locust_specs(state)
+    # Workers first: they import Locust and the locustfile while we wait, then connect to the
+    # master as soon as it binds its port (they retry for minutes).
+    for spec in specs[1:]:
+        state.workers.append(
+            ManagedProcess(spec.name, spec.argv, run.logs / f"{spec.name}.log", env=spec.env)
+        )
     for proc in state.all_processes():
         sampler.track(proc.name, proc)
+    state.record_processes()
     _wait_for_run_start(state)
-    _start_locust(state)
-    assert state.locust is not None
-    sampler.track("locust", state.locust)
+    main = specs[0]
+    state.locust = ManagedProcess(main.name, main.argv, run.logs / f"{main.name}.log", env=main.env)
+    sampler.track(main.name, state.locust)
     state.record.load_t_start = time.time()
-    run.write_run_record(state.record)
+    state.record_processes()
+    _say_load(state)
     _watch(state, sampler)
 
 
 def _start_http_server(state: _Run, name: str, kind: str) -> None:
     port = free_port()
     argv = [
-        *_server_command(state, name, kind, "http"),
+        *server_command(state.scenario, state.run, name, kind, "http", state.run_start),
         "--host",
         "127.0.0.1",
         "--port",
@@ -165,81 +182,10 @@ def _start_http_server(state: _Run, name: str, kind: str) -> None:
     _wait_ready(state, proc, f"http://127.0.0.1:{port}/healthz", state.options.server_ready_timeout_s)
 
 
-def _write_fault_file(state: _Run, name: str) -> Path | None:
-    data = state.scenario.fault_file(name)
-    if not data["faults"] and not data["timeline"]:
-        return None
-    path = state.run.runtime / f"faults-{name}.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def _server_command(state: _Run, name: str, kind: str, transport: str) -> list[str]:
-    """``python -m fault_servers serve ...`` for one server: seed, faults, events, run start."""
-    argv = [
-        sys.executable,
-        "-m",
-        "fault_servers",
-        "serve",
-        kind,
-        "--transport",
-        transport,
-        "--seed",
-        str(state.scenario.seed),
-        "--name",
-        name,
-        "--events-dir",
-        str(state.run.events),
-    ]
-    faults_file = _write_fault_file(state, name)
-    if faults_file is not None:
-        argv += ["--faults", str(faults_file)]
-    if state.run_start is not None:
-        argv += ["--run-start", f"{state.run_start:.6f}"]
-    return argv
-
-
-def _has_crash_faults(state: _Run, name: str) -> bool:
-    data = state.scenario.fault_file(name)
-    entries = [*data["faults"], *(w["fault"] for w in data["timeline"])]
-    return any(isinstance(f, dict) and f.get("kind") == "crash" for f in entries)
-
-
-def _gateway_servers(state: _Run) -> dict[str, dict[str, Any]]:
-    sc = state.scenario
-    servers: dict[str, dict[str, Any]] = {}
-    for name, server in sc.system.servers.items():
-        kind = server.kind or name
-        tuning = server.model_dump(mode="json", include={"timeout_s", "retries", "pool_size", "breaker"})
-        if sc.system.transport == "http":
-            port = _port_of(state.servers[name])
-            servers[name] = {
-                "kind": kind,
-                "transport": "http",
-                "url": f"http://127.0.0.1:{port}/mcp",
-                **tuning,
-            }
-        else:
-            command = _server_command(state, name, kind, "stdio")
-            servers[name] = {"kind": kind, "transport": "stdio", "command": command, **tuning}
-    return servers
-
-
-def _port_of(proc: ManagedProcess) -> int:
-    return int(proc.argv[proc.argv.index("--port") + 1])
-
-
 def _start_gateway(state: _Run) -> None:
     sc = state.scenario
-    config = {
-        "seed": sc.seed,
-        "mode": sc.system.mode,
-        "servers": _gateway_servers(state),
-        "manager": sc.system.manager.model_dump(mode="json"),
-        "agent": sc.system.agent.model_dump(mode="json"),
-        "events_dir": str(state.run.events),
-        "source": "gateway",
-    }
+    ports = {name: int(p.argv[p.argv.index("--port") + 1]) for name, p in state.servers.items()}
+    config = gateway_config(sc, state.run, ports, state.run_start)
     config_path = state.run.runtime / "gateway.json"
     config_path.write_text(json.dumps(config, indent=2), encoding="utf-8")
     port = free_port()
@@ -257,7 +203,7 @@ def _wait_ready(state: _Run, proc: ManagedProcess, url: str, timeout_s: float) -
     last = "no answer yet"
     while time.monotonic() < deadline:
         if state.stopper.reason:
-            raise _StartError(f"{state.stopper.reason} while waiting for {proc.name}")
+            raise _Interrupted(f"{state.stopper.reason} while waiting for {proc.name} to be ready")
         if not proc.alive():
             raise _StartError(
                 f"{proc.name} exited with code {proc.exit_code} before it was ready; "
@@ -276,86 +222,74 @@ def _wait_ready(state: _Run, proc: ManagedProcess, url: str, timeout_s: float) -
     )
 
 
-def _start_locust(state: _Run) -> None:
-    sc, run = state.scenario, state.run
+def _locust_specs(state: _Run) -> list[LocustProcessSpec]:
+    """Write ``runtime/locust.json`` and plan the Locust processes (local, or master then workers)."""
+    sc, run, workers = state.scenario, state.run, state.options.workers
     spec = find_spec("scenarios.locust_agent")
     if spec is None or spec.origin is None:
         raise _StartError("cannot find scenarios/locust_agent.py (is chaosbench installed?)")
-    settings = {  # contract C1 (harness/loadsettings.py); the locustfile's shape plays sc.load
-        "events_dir": str(run.events),
-        "runtime_dir": str(run.runtime),
-        "csv_prefix": str(run.locust / "locust"),
-        "seed": sc.seed,
-        "load": sc.load.model_dump(mode="json"),
-        "servers": list(sc.system.servers),
-        "workers": 0,
-        "connect_timeout_s": 5.0,
-    }
-    settings_path = run.runtime / "locust.json"
-    settings_path.write_text(json.dumps(settings), encoding="utf-8")
-    argv = [
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        spec.origin,
-        "--headless",
-        "--host",
-        state.gateway_url,
-        "--stop-timeout",
-        f"{sc.load.stop_timeout_s:g}",
-        "--csv",
-        str(run.locust / "locust"),
-        "--only-summary",
-        "--loglevel",
-        "WARNING",
-        "--exit-code-on-error",
-        "0",
-    ]
-    env = {**os.environ, "CHAOSBENCH_LOCUST_CONFIG": str(settings_path), "CHAOSBENCH_WORKER": "local"}
-    state.locust = ManagedProcess("locust", argv, run.logs / "locust.log", env=env)
-    state.say(
-        f"  load: {sc.load.peak_sessions()} users (spawn {sc.load.spawn_rate:g}/s) for {sc.load.total_duration_s():g}s"
+    csv_prefix = str(run.locust / "locust")
+    settings = locust_settings(
+        sc, events_dir=str(run.events), runtime_dir=str(run.runtime), csv_prefix=csv_prefix, workers=workers
     )
+    settings_path = run.runtime / "locust.json"
+    settings_path.write_text(json.dumps(settings, indent=2), encoding="utf-8")
+    web_port = free_port() if state.options.web_ui else None
+    if web_port is not None:
+        state.record.web_ui = f"http://127.0.0.1:{web_port}"
+    return locust_processes(
+        sc,
+        python=sys.executable,
+        locustfile=spec.origin,
+        host=state.gateway_url,
+        csv_prefix=csv_prefix,
+        settings_path=str(settings_path),
+        workers=workers,
+        master_port=free_port() if workers else None,
+        web_port=web_port,
+        base_env=dict(os.environ),
+    )
+
+
+def _say_load(state: _Run) -> None:
+    load = state.scenario.load
+    if load.model == "open":
+        assert load.open is not None
+        shape = f"open model, {load.open.arrival_rate_per_s:g} sessions/s, at most {load.open.max_sessions}"
+    else:
+        stages = load.effective_stages()
+        shape = (
+            f"up to {load.peak_sessions()} users in {len(stages)} stage(s)"
+            if len(stages) > 1
+            else (f"{load.peak_sessions()} users (spawn {load.spawn_rate:g}/s)")
+        )
+    where = f"a master and {len(state.workers)} worker(s)" if state.workers else "one process"
+    state.say(f"  load: {shape} for {load.total_duration_s():g}s, Locust in {where}")
+    if state.workers and state.locust is not None:
+        port = state.locust.argv[state.locust.argv.index("--master-bind-port") + 1]
+        state.say(f"  Locust master on 127.0.0.1:{port} (more workers may join: docs/distributed.md)")
+    if state.record.web_ui:
+        state.say(f"  Locust web UI: {state.record.web_ui} (the load starts by itself)")
 
 
 def _watch(state: _Run, sampler: Sampler) -> None:
     sc = state.scenario
-    assert state.locust is not None and state.gateway is not None
     started = time.monotonic()
-    deadline = started + sc.load.total_duration_s() + sc.load.stop_timeout_s + 60.0
+    connect_s = EXPECT_WORKERS_MAX_WAIT_S if state.workers else 0.0
+    deadline = started + sc.load.total_duration_s() + sc.load.stop_timeout_s + 60.0 + connect_s
     next_sample = next_progress = started
     previous: GatewaySnapshot | None = None
     previous_at = started
+    color = state.stream.isatty()
     while True:
         now = time.monotonic()
         if state.stopper.reason:
             state.record.status, state.record.reason = "interrupted", state.stopper.reason
             return
-        if not state.locust.alive():
-            code = state.locust.exit_code
-            if code in (0, 1):
-                state.record.status = "completed"
-            else:
-                state.record.status = "failed"
-                state.record.reason = (
-                    f"Locust exited with code {code}; log {state.locust.log_path}:\n{state.locust.log_tail()}"
-                )
+        ended = _check_processes(state, sampler)
+        if ended is not None:
+            state.record.status, state.record.reason = ended
             return
-        for name, proc in list(state.servers.items()):
-            if not proc.alive() and _has_crash_faults(state, name):
-                _restart_crashed_server(state, name, proc, sampler)
-        for proc in [
-            state.gateway,
-            *(p for n, p in state.servers.items() if not _has_crash_faults(state, n)),
-        ]:
-            if not proc.alive():
-                state.record.status = "failed"
-                state.record.reason = (
-                    f"{proc.name} exited with code {proc.exit_code} during the run; "
-                    f"log {proc.log_path}:\n{proc.log_tail()}"
-                )
-                return
         if now > deadline:
             state.record.status, state.record.reason = "failed", "the load generator did not finish in time"
             return
@@ -367,13 +301,69 @@ def _watch(state: _Run, sampler: Sampler) -> None:
                 if now > started + 0.5:
                     state.say(
                         "  "
-                        + format_progress(
-                            now - started, sc.load.total_duration_s(), snapshot, previous, now - previous_at
-                        )
+                        + format_progress(_progress_view(state, snapshot, previous, now - previous_at), color)
                     )
                 previous, previous_at = snapshot, now
                 next_progress += state.options.progress_interval_s
         time.sleep(0.1)
+
+
+def _check_processes(state: _Run, sampler: Sampler) -> tuple[str, str | None] | None:
+    """``(status, reason)`` once the run must end because a process exited, else ``None``.
+
+    Restarts HTTP servers that have crash faults; any other child that died fails the run.
+    """
+    assert state.locust is not None and state.gateway is not None
+    ok_codes = (0,) if state.workers else (0, 1)
+    end = load_outcome(
+        ProcessExit(state.locust.name, state.locust.exit_code),
+        [ProcessExit(w.name, w.exit_code) for w in state.workers],
+        ok_codes,
+    )
+    if end is not None:
+        if end.status == "completed":
+            return "completed", None
+        proc = next(p for p in [state.locust, *state.workers] if p.name == end.process)
+        if proc is state.locust:
+            what = "the Locust master" if state.workers else "Locust"
+        else:
+            what = f"the Locust worker {proc.name}"
+        return "failed", (
+            f"{what} (pid {proc.pid}) exited with code {end.exit_code} during the run; "
+            f"log {proc.log_path}:\n{proc.log_tail()}"
+        )
+    for name, proc in list(state.servers.items()):
+        if not proc.alive() and has_crash_faults(state.scenario, name):
+            _restart_crashed_server(state, name, proc, sampler)
+    for proc in [
+        state.gateway,
+        *(p for n, p in state.servers.items() if not has_crash_faults(state.scenario, n)),
+    ]:
+        if not proc.alive():
+            return "failed", (
+                f"{proc.name} (pid {proc.pid}) exited with code {proc.exit_code} during the run; "
+                f"log {proc.log_path}:\n{proc.log_tail()}"
+            )
+    return None
+
+
+def _progress_view(
+    state: _Run, snapshot: GatewaySnapshot | None, previous: GatewaySnapshot | None, dt_s: float
+) -> ProgressView:
+    load = state.scenario.load
+    wall = time.time()
+    load_start = state.record.load_t_start or wall
+    origin = state.run_start if state.run_start is not None else load_start
+    return ProgressView(
+        elapsed_s=wall - load_start,
+        duration_s=load.total_duration_s(),
+        gateway=snapshot,
+        before=previous,
+        dt_s=dt_s,
+        load=read_load_status(state.run.runtime, wall),
+        stage=stage_at(load, wall - load_start),
+        faults=active_windows(state.scenario.faults, wall - origin),
+    )
 
 
 def _teardown(state: _Run) -> None:
@@ -381,18 +371,17 @@ def _teardown(state: _Run) -> None:
     if state.locust is not None:
         state.locust.stop(grace_s=state.scenario.load.stop_timeout_s + 10.0)
         record.load_t_end = state.locust.stopped_at
+    for worker in state.workers:
+        # The master's quit message has usually stopped them already.
+        worker.stop(grace_s=10.0)
     if state.gateway is not None:
         state.gateway.stop(grace_s=15.0)
     for proc in state.servers.values():
         proc.stop(grace_s=5.0)
     record.t_end = time.time()
-    record.processes = [
-        {"name": p.name, "pid": p.pid, "argv": p.argv, "exit_code": p.exit_code, "log": str(p.log_path)}
-        for p in state.all_processes()
-    ]
     if record.status == "running":
         record.status, record.reason = "failed", record.reason or "the run ended unexpectedly"
-    state.run.write_run_record(record)
+    state.record_processes()
     state.run.write_environment(record.t_start, record.t_end)
 
 
@@ -409,7 +398,7 @@ def _wait_for_run_start(state: _Run) -> None:
     state.say(f"  load starts in {-late_s:.1f}s, at the timeline's origin")
     while time.time() < state.run_start:
         if state.stopper.reason:
-            raise _StartError(f"{state.stopper.reason} before the load started")
+            raise _Interrupted(f"{state.stopper.reason} before the load started")
         time.sleep(min(0.1, max(0.0, state.run_start - time.time())))
 
 
@@ -430,23 +419,35 @@ def _restart_crashed_server(state: _Run, name: str, proc: ManagedProcess, sample
     fresh = ManagedProcess(proc.name, proc.argv, proc.log_path)
     state.servers[name] = fresh
     sampler.track(fresh.name, fresh)
+    state.record_processes()
     state.say(f"  server {name} exited (code {proc.exit_code}); restarted (restart {count})")
 
 
-def _report(run: RunDir, stream: TextIO, runner: Callable[..., Any] = subprocess.run) -> int:
-    compact = runner(
-        [sys.executable, "-m", "reports", "compact", str(run.path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if compact.returncode != 0:
-        print(f"warning: could not compact events: {compact.stderr.strip()}", file=stream)
+def _report(
+    run: RunDir, stream: TextIO, runner: Callable[..., Any] = subprocess.run, compact_events: bool = True
+) -> int:
+    # Own sessions: a Ctrl-C in the terminal during the report must not kill it half-written.
+    if compact_events:
+        compact = runner(
+            [sys.executable, "-m", "reports", "compact", str(run.path)],
+            capture_output=True,
+            text=True,
+            check=False,
+            start_new_session=True,
+        )
+        if compact.returncode != 0:
+            print(f"warning: could not compact events: {compact.stderr.strip()}", file=stream)
+    else:
+        print(
+            f"events left as JSONL parts (--no-compact); later: python -m reports compact {run.path}",
+            file=stream,
+        )
     rendered = runner(
         [sys.executable, "-m", "reports", "render", str(run.path)],
         capture_output=True,
         text=True,
         check=False,
+        start_new_session=True,
     )
     stream.write(rendered.stdout)
     stream.write(rendered.stderr)

@@ -36,6 +36,8 @@ class RunRecord:
     load_t_start: float | None = None
     load_t_end: float | None = None
     processes: list[dict[str, Any]] = field(default_factory=list)
+    workers: int = 0  # Locust workers (0: one local Locust process)
+    web_ui: str | None = None  # Locust's web UI, when served
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Periodic resource samples (about 1/s) of every process of a run, for the ``samples`` table."""
+"""Periodic samples (about 1/s) for the ``samples`` table: CPU and RSS of every process of a run,
+and each server's gauges as the gateway's manager sees them (``process`` = ``gateway/<server>``)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from collections.abc import Callable
 import psutil
 
 from harness.events import EventSink
+from harness.orchestrator.gauges import GatewaySnapshot, server_rows
 from harness.orchestrator.procs import ManagedProcess
-from harness.orchestrator.progress import GatewaySnapshot
 
 __all__ = ["Sampler"]
 
@@ -48,6 +49,9 @@ class Sampler:
                     child_row = self._row(now, f"{name}/{_short_name(known)}", known)
                     if child_row is not None:
                         self._sink.write(child_row)
+        if gateway_snapshot is not None:
+            for row in server_rows(now, gateway_snapshot):
+                self._sink.write(row)
 
     def close(self) -> None:
         self._sink.close()

@@ -89,3 +89,46 @@ def test_manager_throughput_json_has_the_issue_figures() -> None:
     assert len(call_rows) == 2 * len(mt.CALL_VARIANTS) + 3  # adapters: stdio at 1, HTTP at 1 and 50
     assert len(turn_rows) == 2 * len(mt.TURN_LEVELS)
     assert len(targets) == 2
+
+
+def test_workers_scaling_figures_from_synthetic_run_tables() -> None:
+    """Per-run figures come from the run's requests and samples; the JSON has rps_1, rps_2 and their ratio."""
+    import pandas as pd
+
+    ws = _load_bench("workers_scaling")
+    settings = ws.make_settings(ws.build_parser().parse_args(["--quick"]))
+
+    def run(workers: int, rate: float) -> Any:
+        # `rate` requests per second for 10 s, each 50 ms, starting at t = 100.
+        n = int(rate * 10)
+        starts = [100 + i / rate for i in range(n)]
+        requests = pd.DataFrame(
+            {"t_start": starts, "latency_s": [0.05] * n, "outcome": ["ok"] * (n - 1) + ["dropped"]}
+        )
+        names = [f"locust-w{i}" for i in range(1, workers + 1)] + ["locust", "gateway", "server-weather"]
+        cpu = {"locust": 1.0, "gateway": 90.0, "server-weather": 40.0}
+        samples = pd.DataFrame(
+            [
+                {"t": 100 + s, "process": name, "cpu_percent": cpu.get(name, 30.0 / workers)}
+                for s in range(11)
+                for name in names
+            ]
+            + [{"t": 105, "process": "gateway/weather", "cpu_percent": float("nan")}]
+        )
+        return ws.run_figures(workers, requests, samples)
+
+    one, two = run(1, 100.0), run(2, 150.0)
+    assert one.window_s == pytest.approx(10 - 0.01 + 0.05 - ws.SETTLE_S - 0.5, abs=0.02)
+    assert one.rps == pytest.approx(100.0, rel=0.03)
+    assert one.p50_ms == pytest.approx(50.0)
+    assert (one.locust_cpu, one.locust_cpu_max, one.gateway_cpu) == (30.0, 30.0, 90.0)
+    assert (two.locust_cpu, two.locust_cpu_max) == (30.0, 15.0)  # the master's 1% is not a user process
+    figures = ws.figures(settings, True, [one, two])
+    assert figures["bench"] == "workers_scaling"
+    for key in ("rps_1", "rps_2", "rps_2_over_1"):
+        assert isinstance(figures[key], float), key
+    assert figures["rps_2_over_1"] == pytest.approx(1.5, rel=0.03)
+    assert figures["bottleneck_1"] == "gateway"
+    json.dumps(figures)
+    with pytest.raises(ValueError, match="as many"):
+        ws.figures(settings, True, [one])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from harness.gateway import GatewayConfig, GatewayServer, build_app
-from tests.integration.harness.conftest import stdio_command
+from tests.integration.harness.conftest import HttpServer, stdio_command
 
 pytestmark = pytest.mark.integration
 
@@ -170,3 +170,39 @@ def test_servers_naming_an_unknown_server_or_not_a_list_is_a_400(
     assert not (tmp_path / "events" / "calls.gateway.jsonl").exists() or not read_rows(
         tmp_path / "events" / "calls.gateway.jsonl"
     )
+
+
+def test_metrics_expose_pool_gauges_and_a_retries_counter_that_agrees_with_the_calls_table(
+    tmp_path: Path, http_server: Callable[..., HttpServer]
+) -> None:
+    # Over HTTP (the server is up before the gateway opens its session), so that a slow machine
+    # cannot make the session's own opening time out, which the short call timeout would.
+    server = http_server([{"kind": "hang", "probability": 0.4}])
+    config = GatewayConfig(
+        seed=3,
+        servers={"weather": GatewayServer(kind="weather", transport="http", url=server.url)},
+        manager={  # type: ignore[arg-type]
+            "call_timeout_s": 0.5,
+            "retry": {"max_attempts": 2, "base_delay_s": 0.0, "budget_ratio": 10.0},
+            "breaker": {"failure_threshold": 100},
+            "pool": {"failures_before_evict": 100},
+        },
+        events_dir=tmp_path / "events",
+    )
+    with TestClient(build_app(config)) as c:
+        for i in range(6):
+            c.post(f"/v1/sessions/s{i}/messages", json={"turn": i})
+        exposition = c.get("/metrics").text
+    values = {
+        s.name: s.value
+        for f in text_string_to_metric_families(exposition)
+        for s in f.samples
+        if s.labels.get("server") == "weather" and "tool" not in s.labels
+    }
+    rows = read_rows(tmp_path / "events" / "calls.gateway.jsonl")
+    retried = sum(1 for r in rows if int(r["attempt"]) > 1)  # type: ignore[call-overload]
+    assert retried > 0
+    assert values["mcp_tool_retries_total"] == retried
+    assert values["mcp_pool_sessions"] == 1  # pool size 1; timeouts never evict it here
+    assert values["mcp_pool_waiters"] == 0
+    assert values["circuit_breaker_state"] == 0

@@ -57,3 +57,32 @@ def test_gateway_refuses_a_non_loopback_host_without_the_flag() -> None:
 
 def test_an_unknown_command_is_a_usage_error() -> None:
     assert chaosbench("explode").returncode == 2
+
+
+def url_scenario(tmp_path: Path, url: str) -> Path:
+    path = tmp_path / "remote.yaml"
+    path.write_text(
+        "version: 1\nname: remote\nsystem:\n  servers:\n"
+        f"    weather: {{url: '{url}'}}\n"
+        "load: {users: 1, duration_s: 1}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize("url", ["http://192.0.2.10:8000/mcp", "https://mcp.example.com/mcp"])
+def test_run_refuses_a_non_loopback_server_url_with_exit_2_and_starts_nothing(
+    tmp_path: Path, url: str
+) -> None:
+    out = tmp_path / "runs"
+    done = chaosbench("run", str(url_scenario(tmp_path, url)), "--out", str(out))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--allow-non-loopback" in done.stderr
+    assert "system.servers.weather.url" in done.stderr
+    assert not out.exists()  # not even a run directory
+    assert "chaosbench run" not in done.stdout
+
+
+def test_validate_accepts_a_non_loopback_url_since_nothing_is_sent(tmp_path: Path) -> None:
+    done = chaosbench("validate", str(url_scenario(tmp_path, "http://192.0.2.10:8000/mcp")))
+    assert done.returncode == 0, done.stderr
