@@ -32,7 +32,10 @@ from reports.breaker_policy import BreakerSpec, closed_trips, describe_closed, p
 if TYPE_CHECKING:  # only for annotations: breaker_check imports this module
     from reports.breaker_check import Period
 
-__all__ = ["Flag", "PolicyReplay"]
+__all__ = ["MAX_AMBIGUOUS_PROBES", "Flag", "PolicyReplay", "slowness_options"]
+
+MAX_AMBIGUOUS_PROBES = 10
+"""Up to this many probes of uncertain slowness, every combination is tried; beyond, all or none slow."""
 
 Flag = Callable[[str, float, str], None]
 """Records a violation: ``flag(check_name, t, message)``."""
@@ -170,11 +173,16 @@ class PolicyReplay:
         slow: npt.NDArray[np.bool_],
         maybe_slow: npt.NDArray[np.bool_],
     ) -> bool:
-        """Whether the probes may have decided ``moved`` on an outcome recorded at ``t``."""
+        """Whether the probes may have decided ``moved`` on an outcome recorded at ``t``.
+
+        A probe whose latency is within ``order_tolerance_s`` above the slow-call
+        threshold may or may not have been slow for the breaker; each one can go
+        either way, independently (:func:`slowness_options`).
+        """
         orders = [np.arange(ends.size), *self._orders(t, ends)]
         for order in orders:
-            for slowness in (slow, maybe_slow):
-                verdict = probe_verdict(self.spec, failed[order], slowness[order])
+            for slowness in slowness_options(slow[order], maybe_slow[order]):
+                verdict = probe_verdict(self.spec, failed[order], slowness)
                 if (
                     verdict is not None
                     and verdict.to_state == moved
@@ -244,3 +252,22 @@ class PolicyReplay:
                     f"the probes decided {verdict.to_state} at {t_verdict:.6f} ({verdict.why}), but the breaker "
                     f"stayed half-open until {until}",
                 )
+
+
+def slowness_options(
+    slow: npt.NDArray[np.bool_], maybe_slow: npt.NDArray[np.bool_]
+) -> list[npt.NDArray[np.bool_]]:
+    """Every way the probes could have been slow for the breaker: ``slow`` ones certainly were,
+    ``maybe_slow`` but not ``slow`` ones may have been (each independently, up to
+    :data:`MAX_AMBIGUOUS_PROBES` of them; beyond that only all or none)."""
+    ambiguous = np.flatnonzero(maybe_slow & ~slow)
+    if ambiguous.size == 0:
+        return [slow]
+    if ambiguous.size > MAX_AMBIGUOUS_PROBES:
+        return [slow, maybe_slow]
+    options = []
+    for mask in range(1 << ambiguous.size):
+        option = slow.copy()
+        option[ambiguous[[bool(mask >> bit & 1) for bit in range(ambiguous.size)]]] = True
+        options.append(option)
+    return options
