@@ -18,7 +18,9 @@ model, busy slots); the master, or the single local process, also writes
   whose sum reaches the peak (``LoadPlan.peak_sessions``: the largest stage, or the
   open model's ``max_sessions``); if the sum never does, at the planned ramp end
   (the first peak stage's start plus ``users / spawn_rate``; open model: the load
-  start). Only whole seconds inside the window count.
+  start). The window ends at the planned end of the load (or the recorded one, if
+  earlier), so the users' stop at the end is not counted. Only whole seconds
+  inside the window count, and one without a fresh sample of any process counts 0.
 - ``min_sessions`` / ``max_sessions`` over the held window are what the
   ``sessions_held`` SLA and the summary use.
 
@@ -120,9 +122,9 @@ def held_sessions(
         )
         return SessionsHeld(column, peak, None, "none", None, None, 0, None, None, why)
     series = sessions_per_second(samples, origin, column)
-    end = load_end_s if load_end_s is not None else plan.total_duration_s()
-    if end is None:
-        end = float(series["second"].max()) + 1 if len(series) else 0.0
+    planned, measured = plan.total_duration_s(), load_end_s
+    ends = [value for value in (planned, measured) if value is not None]
+    end = min(ends) if ends else (float(series["second"].max()) + 1 if len(series) else 0.0)
     reached = series.loc[series["sessions"] >= peak, "second"] if peak is not None else pd.Series([])
     if len(reached):
         ramp_end, source = float(reached.iloc[0]), f"first second with {peak} sessions"
@@ -135,9 +137,11 @@ def held_sessions(
             else "load start (no peak known)"
         )
     start = max(ramp_end, plan.warmup_s)
-    inside = series.loc[
-        (series["second"] >= math.ceil(start - _EPSILON)) & (series["second"] + 1 <= end + _EPSILON)
-    ]
+    wanted = np.arange(math.ceil(start - _EPSILON), math.floor(end + _EPSILON), dtype=np.int64)
+    if series.empty or not bool(np.isin(wanted, series["second"].to_numpy()).any()):
+        wanted = wanted[:0]
+    # A second inside the window without any fresh sample counts 0: no evidence of a session.
+    inside = series.set_index("second")["sessions"].reindex(wanted, fill_value=0.0).reset_index()
     if inside.empty:
         return SessionsHeld(
             column,

@@ -105,8 +105,10 @@ def make_run(tmp_path: Path) -> Callable[..., Path]:
         locust_csv: str | None = None,
         scenario: Mapping[str, Any] | None = None,
         environment: Mapping[str, Any] | None = None,
+        run_info: Mapping[str, Any] | None = None,
     ) -> Path:
-        """``scenario`` adds keys to scenario.yaml (e.g. ``load``), ``environment`` to environment.json."""
+        """``scenario`` adds keys to scenario.yaml (e.g. ``load``), ``environment`` to environment.json,
+        ``run_info`` to run.json."""
         run_dir = tmp_path / name
         run_dir.mkdir()
         document = {"version": 1, "name": "smoke", "seed": 42, "slas": DEFAULT_SLAS if slas is None else slas}
@@ -123,6 +125,7 @@ def make_run(tmp_path: Path) -> Callable[..., Path]:
                 "load_t_start": T0,
                 "load_t_end": T0 + 10.0,
                 "processes": [{"name": "gateway", "pid": 123, "exit_code": 0}],
+                **(run_info or {}),
             }
             (run_dir / "run.json").write_text(json.dumps(run_info), encoding="utf-8")
         env = {"python": "3.11", **(environment or {})}
