@@ -125,14 +125,19 @@ class CapacityResult:
         return self._users(self.capacity_index)
 
     @property
+    def first_played(self) -> int | None:
+        """The first step that was measured (a warm-up longer than a step leaves the first unplayed)."""
+        return next((step.index for step in self.steps if step.played), None)
+
+    @property
     def first_step_broke(self) -> bool:
-        return self.broke_index == 0
+        return self.broke_index is not None and self.broke_index == self.first_played
 
     @property
     def trustworthy(self) -> bool:
         """False when the generator was saturated at or below the capacity (the first step when none)."""
-        limit = self.capacity_index if self.capacity_index is not None else 0
-        return self.saturated_index is None or self.saturated_index > limit
+        limit = self.capacity_index if self.capacity_index is not None else self.first_played
+        return self.saturated_index is None or limit is None or self.saturated_index > limit
 
     def reasons(self) -> list[str]:
         """Why the search fails the run: untrustworthy first, then no capacity. Empty when it passes."""
@@ -148,11 +153,16 @@ class CapacityResult:
                 f"untrustworthy: the load generator was saturated at {step.users} users, {where} "
                 f"({step.generator.detail}); add Locust workers (--workers N) or lower the load"
             )
-        if self.first_step_broke:
-            step = self.steps[0]
+        if self.first_step_broke and self.broke_index is not None:
+            step = self.steps[self.broke_index]
             reasons.append(
                 f"no capacity: the first step ({step.users} users) already broke "
                 f"{', '.join(repr(name) for name in step.failed_slas)}"
+            )
+        elif self.first_played is None:
+            reasons.append(
+                "no capacity: no step of the search was measured (the load ended before the first step's "
+                "settle time was over)"
             )
         return reasons
 
@@ -160,8 +170,9 @@ class CapacityResult:
         """One sentence for the report: the capacity, where it broke and the knee."""
         if not any(step.played for step in self.steps):
             return "no step of the search was played"
-        if self.capacity_index is None:
-            return f"no capacity: the first step ({self.steps[0].users} users) already broke an SLA"
+        if self.capacity_index is None:  # with a played step, one broke: else the last played is the capacity
+            users = self.steps[self.broke_index].users if self.broke_index is not None else "?"
+            return f"no capacity: the first step ({users} users) already broke an SLA"
         step = self.steps[self.capacity_index]
         rps = f"{step.rps:.1f} req/s" if step.rps is not None else "n/a req/s"
         text = f"capacity {step.users} users ({rps})"
@@ -195,9 +206,7 @@ class CapacityResult:
     def run_results(self, results: Sequence[SlaResult], slas: Sequence[Any]) -> list[SlaResult]:
         """The run's SLA results with each step-kind SLA replaced by its result at the capacity step
         (the first played step when there is no capacity); other kinds are kept as they are."""
-        index = self.capacity_index
-        if index is None:
-            index = next((step.index for step in self.steps if step.played), None)
+        index = self.capacity_index if self.capacity_index is not None else self.first_played
         if index is None:
             return list(results)
         step = self.steps[index]

@@ -292,3 +292,26 @@ def test_a_capacity_run_whose_first_step_broke_fails_everywhere(make_run: MakeRu
     failure = case.find("failure")
     assert failure is not None and failure.get("message", "").startswith("no capacity:")
     assert outcome.markdown_path.read_text().splitlines()[2] == "**Why FAIL:**"
+
+
+def test_a_warmup_longer_than_the_first_step_makes_the_second_the_first_measured() -> None:
+    plan = load_plan({"load": {"spawn_rate": 100, "warmup_s": 12, "capacity": CAPACITY}})
+    shape = [SHAPE[0], (100, 0.5, 0), *SHAPE[2:]]  # the first measured step breaks
+
+    result = analyse_capacity(frame(steps_requests(shape)), cpu([]), plan, SLAS, T0, T0 + 50)
+
+    assert [step.played for step in result.steps] == [False, True, True, True, True]
+    assert result.steps[1].t_start == T0 + 12
+    assert (result.capacity_users, result.first_step_broke) == (None, True)
+    assert result.reasons() == ["no capacity: the first step (20 users) already broke 'p95 under 200 ms'"]
+
+
+def test_a_search_with_no_measured_step_fails() -> None:
+    result = analyse_capacity(frame(steps_requests(SHAPE)), cpu([]), PLAN, SLAS, T0, T0 + 1.0)
+
+    assert not any(step.played for step in result.steps)
+    assert result.capacity_users is None
+    assert result.reasons() == [
+        "no capacity: no step of the search was measured (the load ended before the first step's settle time was over)"
+    ]
+    assert result.describe() == "no step of the search was played"
