@@ -221,6 +221,7 @@ def _phases(run_dir: Path) -> dict[str, float]:
     from reports.analysis import analyse_breakers
     from reports.load import load_run
     from reports.render import write_report
+    from reports.scale import analyse_load
     from reports.sla import evaluate_slas
     from reports.summary import build_summary, time_origin
 
@@ -229,8 +230,10 @@ def _phases(run_dir: Path) -> dict[str, float]:
     load_s = time.perf_counter() - began
     began = time.perf_counter()
     breakers = analyse_breakers(run)
-    results = evaluate_slas(run.scenario.get("slas"), run.requests, breakers.window_dicts(time_origin(run)))
-    summary = build_summary(run, results, None, [], breakers)
+    load = analyse_load(run)
+    windows = breakers.window_dicts(time_origin(run))
+    results = evaluate_slas(run.scenario.get("slas"), load.measured, windows, load.sessions)
+    summary = build_summary(run, results, None, [], breakers, load)
     summary_s = time.perf_counter() - began
     began = time.perf_counter()
     write_report(summary, run_dir / "report-phases")

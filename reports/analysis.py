@@ -113,10 +113,15 @@ def error_budget(slas: Sequence[Mapping[str, Any]] | None, requests: pd.DataFram
 
 
 def percentile_figures(
-    run: RunData, t0: float | None, duration_s: float | None
+    run: RunData, t0: float | None, duration_s: float | None, measured: pd.DataFrame | None = None
 ) -> tuple[dict[str, Any], OmissionCorrection]:
-    """``summary.json``'s ``percentiles`` block, and the coordinated-omission correction."""
-    requests = run.requests
+    """``summary.json``'s ``percentiles`` block, and the coordinated-omission correction.
+
+    ``measured`` are the requests the figures count (after the warm-up; default all):
+    the HDR histograms, the correction and the per-window percentiles use them, so
+    a warm-up window shows no percentiles.
+    """
+    requests = run.requests if measured is None else measured
     done = requests.loc[
         (requests["outcome"] != "dropped") & requests["latency_s"].notna() & requests["t_start"].notna()
     ]

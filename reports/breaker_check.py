@@ -41,8 +41,10 @@ taken to be the order of their ends; ends closer than a few microseconds could i
 principle have reached it the other way round.
 
 Manual transitions (to or from ``forced_open`` and ``disabled``) are not judged
-against the policy. Each fault window's ``time_to_open_s`` and ``time_to_close_s``
-come from :mod:`reports.fault_windows`.
+against the policy. The two policy checks live in :mod:`reports.breaker_trips`;
+this module splits the transitions into periods, assigns each call to the period
+that admitted it and runs the other four. Each fault window's ``time_to_open_s`` and ``time_to_close_s``
+come from :mod:`reports.recovery`.
 """
 
 from __future__ import annotations
@@ -52,17 +54,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 import pandas as pd
 
-from reports.breaker_policy import (
-    NOT_ADMITTED,
-    BreakerSpec,
-    breaker_specs,
-    closed_trips,
-    describe_closed,
-    probe_verdict,
-)
+from reports.breaker_policy import NOT_ADMITTED, BreakerSpec, breaker_specs
+from reports.breaker_trips import PolicyReplay
 
 __all__ = [
     "CHECKS",
@@ -329,193 +324,14 @@ class _Replay:
             )
 
     def policy(self) -> None:
-        """``opened_only_by_policy`` and ``closed_only_by_policy``."""
-        spec = self.spec
+        """``opened_only_by_policy`` and ``closed_only_by_policy`` (:mod:`reports.breaker_trips`)."""
         self.checks["opened_only_by_policy"].checked = (
             "every opening matches the trip policy and no trip went unheeded"
-            if spec.enabled
+            if self.spec.enabled
             else "breaker disabled by configuration: it never opened"
         )
         self.checks["closed_only_by_policy"].checked = "every close matches the probes' verdict"
-        for index, period in enumerate(self.periods):
-            if not spec.enabled:
-                if period.to_state == "open":
-                    self._flag(
-                        "opened_only_by_policy",
-                        period.end,
-                        f"opened at {period.end:.6f} although the breaker is disabled by configuration",
-                    )
-                continue
-            if period.state == "closed":
-                self._closed_period(index, period)
-            elif period.state == "half_open":
-                self._half_open_period(index, period)
-
-    def _counted(self, index: int, state: str, period: Period) -> pd.DataFrame:
-        frame = self.calls
-        chosen = frame.loc[
-            (frame["period"] == index)
-            & (frame["breaker_state"] == state)
-            & frame["admitted"]
-            & (frame["outcome"].isin(self.spec.failure_outcomes) | (frame["outcome"] == "ok"))
-            & (frame["end"] <= period.end + self.tol)
-        ]
-        return chosen.sort_values("end", kind="stable")
-
-    def _closed_period(self, index: int, period: Period) -> None:
-        counted = self._counted(index, "closed", period)
-        ends = counted["end"].to_numpy(dtype=np.float64)
-        failed = counted["outcome"].isin(self.spec.failure_outcomes).to_numpy()
-        maybe_slow, slow = self._slowness(counted)
-        possible, _ = closed_trips(self.spec, ends, failed, maybe_slow)
-        _, certain = closed_trips(self.spec, ends, failed, slow)
-        first = np.flatnonzero(certain)
-        if period.to_state == "open":
-            if not self._tipped_near(period.end, ends, failed, maybe_slow, possible):
-                before = int(np.searchsorted(ends, period.end + self.tol, side="right")) - 1
-                self._flag(
-                    "opened_only_by_policy",
-                    period.end,
-                    f"opened at {period.end:.6f} without the policy tripping: over the {before + 1} counted "
-                    f"outcome(s) of the closed period up to then, {describe_closed(self.spec, failed, slow, before)}",
-                )
-            if first.size and ends[first[0]] < period.end - self.tol:
-                self._flag(
-                    "opened_only_by_policy",
-                    ends[first[0]],
-                    f"the policy trips at {ends[first[0]]:.6f} "
-                    f"({describe_closed(self.spec, failed, slow, int(first[0]))}), but the breaker opened only at "
-                    f"{period.end:.6f}",
-                )
-        elif first.size and ends[first[0]] < period.end - self.tol:
-            until = (
-                "the end of the data" if period.to_state is None else f"{period.end:.6f} ({period.to_state})"
-            )
-            self._flag(
-                "opened_only_by_policy",
-                ends[first[0]],
-                f"the policy trips at {ends[first[0]]:.6f} ({describe_closed(self.spec, failed, slow, int(first[0]))}), "
-                f"but the breaker stayed closed until {until}",
-            )
-
-    def _orders(self, t: float, ends: npt.NDArray[np.float64]) -> list[npt.NDArray[np.int64]]:
-        """The record orders that could have ended with a transition at ``t``, one per candidate.
-
-        The outcome that moved the breaker was recorded at ``t``, but its row's end
-        trails ``t`` by the time the transition row took to write, so an outcome
-        recorded just after it can look earlier. Each outcome ending within
-        ``order_tolerance_s`` after ``t`` is tried as the deciding one, after the
-        outcomes that ended before ``t``, in end order.
-        """
-        candidates = np.flatnonzero((ends >= t) & (ends <= t + self.order_tol))
-        orders = []
-        for i in candidates.tolist():
-            before = np.flatnonzero(ends < t)
-            orders.append(np.r_[before, i].astype(np.int64))
-        return orders
-
-    def _tipped_near(
-        self,
-        t: float,
-        ends: npt.NDArray[np.float64],
-        failed: npt.NDArray[np.bool_],
-        maybe_slow: npt.NDArray[np.bool_],
-        possible: npt.NDArray[np.bool_],
-    ) -> bool:
-        """Whether the policy may have opened the breaker on an outcome recorded at ``t``."""
-        near = np.abs(ends - t) <= self.tol
-        if bool((possible & near).any()):
-            return True
-        for order in self._orders(t, ends):
-            order = order[-self._tail(ends[order]) :]
-            tail_possible, _ = closed_trips(self.spec, ends[order], failed[order], maybe_slow[order])
-            if bool(tail_possible[-1]):
-                return True
-        return False
-
-    def _verdict_near(
-        self,
-        moved: str,
-        t: float,
-        ends: npt.NDArray[np.float64],
-        failed: npt.NDArray[np.bool_],
-        slow: npt.NDArray[np.bool_],
-        maybe_slow: npt.NDArray[np.bool_],
-    ) -> bool:
-        """Whether the probes may have decided ``moved`` on an outcome recorded at ``t``."""
-        orders = [np.arange(ends.size), *self._orders(t, ends)]
-        for order in orders:
-            for slowness in (slow, maybe_slow):
-                verdict = probe_verdict(self.spec, failed[order], slowness[order])
-                if (
-                    verdict is not None
-                    and verdict.to_state == moved
-                    and abs(float(ends[order][verdict.index]) - t) <= self.tol
-                ):
-                    return True
-        return False
-
-    def _tail(self, ends: npt.NDArray[np.float64]) -> int:
-        """How many of the last outcomes decide whether the last one trips the policy."""
-        spec = self.spec
-        if spec.policy == "consecutive":
-            return spec.failure_threshold
-        if spec.window_type == "count":
-            return spec.window_size
-        return int(ends.size - np.searchsorted(ends, ends[-1] - spec.window_size - 1, side="left"))
-
-    def _slowness(self, counted: pd.DataFrame) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
-        """Which calls may have been slow and which certainly were.
-
-        The breaker timed a call up to its record; ``latency_s`` runs a little past
-        that, so a latency within ``order_tolerance_s`` above the threshold is ambiguous.
-        """
-        latency = counted["latency_s"].to_numpy(dtype=np.float64)
-        return latency > self.spec.slow_s, latency - self.order_tol > self.spec.slow_s
-
-    def _half_open_period(self, index: int, period: Period) -> None:
-        counted = self._counted(index, "half_open", period)
-        ends = counted["end"].to_numpy(dtype=np.float64)
-        failed = counted["outcome"].isin(self.spec.failure_outcomes).to_numpy()
-        maybe_slow, slow = self._slowness(counted)
-        verdict = probe_verdict(self.spec, failed, slow)
-        moved = period.to_state if period.to_state in ("open", "closed") else None
-        check_of = {"open": "opened_only_by_policy", "closed": "closed_only_by_policy"}
-        if moved is not None and self._verdict_near(moved, period.end, ends, failed, slow, maybe_slow):
-            return
-        if moved is not None:
-            if verdict is None:
-                self._flag(
-                    check_of[moved],
-                    period.end,
-                    f"half-open -> {moved} at {period.end:.6f}, but the {ends.size} counted probe(s) had not decided",
-                )
-            else:
-                t_verdict = float(ends[verdict.index])
-                if verdict.to_state != moved:
-                    self._flag(
-                        check_of[moved],
-                        period.end,
-                        f"half-open -> {moved} at {period.end:.6f}, but the probes decided {verdict.to_state} at "
-                        f"{t_verdict:.6f} ({verdict.why})",
-                    )
-                elif abs(t_verdict - period.end) > self.tol:
-                    self._flag(
-                        check_of[moved],
-                        period.end,
-                        f"half-open -> {moved} at {period.end:.6f}, but the deciding probe ended at "
-                        f"{t_verdict:.6f} ({verdict.why})",
-                    )
-        if verdict is not None and verdict.to_state != moved:
-            t_verdict = float(ends[verdict.index])
-            if t_verdict < period.end - self.tol:
-                until = "the end of the data" if period.to_state is None else f"{period.end:.6f}"
-                self._flag(
-                    check_of[verdict.to_state],
-                    t_verdict,
-                    f"the probes decided {verdict.to_state} at {t_verdict:.6f} ({verdict.why}), but the breaker "
-                    f"stayed half-open until {until}",
-                )
+        PolicyReplay(self.spec, self.periods, self.calls, self._flag, self.tol, self.order_tol).run()
 
     def no_calls_while_open(self) -> None:
         frame = self.calls

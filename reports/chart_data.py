@@ -22,6 +22,7 @@ from reports.percentiles import percentile
 __all__ = [
     "BREAKER_STATES",
     "COUNTER_SUFFIX",
+    "NOT_POOL_GAUGES",
     "FaultSpan",
     "StateSpan",
     "completed_requests",
@@ -42,6 +43,11 @@ COUNTER_SUFFIX = "_total"
 """Sample columns ending so are monotonic counters, not gauges (``agent_requests_total``)."""
 
 _SAMPLE_BASE_COLUMNS = frozenset({"t", "process", "pid", "cpu_percent", "rss_bytes"})
+NOT_POOL_GAUGES = frozenset(
+    {"locust_users", "sessions_in_flight", "target_users", "stage", "server_up", "reconnects"}
+)
+"""Numeric sample columns that are not concurrency gauges: the Locust processes' own (drawn in the
+sessions chart), stage indexes, up/down flags and counters without the ``_total`` suffix."""
 
 
 @dataclass(frozen=True)
@@ -177,11 +183,13 @@ def state_spans(
 
 
 def gauge_columns(samples: pd.DataFrame) -> list[str]:
-    """Numeric sample columns that are gauges: not the base columns, not ``*_total`` counters."""
+    """Numeric sample columns that are gauges: not the base columns, not ``*_total`` counters,
+    not :data:`NOT_POOL_GAUGES`."""
     return [
         str(name)
         for name in samples.columns
         if name not in _SAMPLE_BASE_COLUMNS
+        and name not in NOT_POOL_GAUGES
         and not str(name).endswith(COUNTER_SUFFIX)
         and pd.api.types.is_numeric_dtype(samples[name])
         and not pd.api.types.is_bool_dtype(samples[name])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from matplotlib.transforms import blended_transform_factory
 
 from reports.atomic import write_bytes_atomically
 from reports.chart_data import fault_spans
+from reports.percentiles import is_finite_number
 
 __all__ = [
     "CHART_DPI",
@@ -34,10 +35,13 @@ __all__ = [
     "format_seconds",
     "latency_axis",
     "latency_bins",
+    "latency_thresholds",
     "legend_below",
     "new_figure",
+    "no_chart",
     "save_png",
     "shade_faults",
+    "shade_warmup",
     "text_label",
     "wide_spread",
 ]
@@ -195,3 +199,24 @@ def format_seconds(value: float, pos: int | None = None) -> str:
 def text_label(value: object) -> str:
     """Run-supplied text for a chart: ``$`` escaped so it is never parsed as mathtext."""
     return str(value).replace("$", r"\$")
+
+
+def no_chart(path: Path) -> Path | None:
+    """Nothing to draw: remove a chart left from an earlier rendering (never shown stale); return None."""
+    path.unlink(missing_ok=True)
+    return None
+
+
+def latency_thresholds(slas: Sequence[Mapping[str, Any]]) -> list[tuple[str, float]]:
+    """(name, threshold in s) of every latency SLA result (``summary.json``'s ``slas``) with a threshold."""
+    return [
+        (str(sla.get("name")), float(sla["threshold"]))
+        for sla in slas
+        if sla.get("kind") == "latency" and is_finite_number(sla.get("threshold"))
+    ]
+
+
+def shade_warmup(ax: Axes, warmup_s: float) -> None:
+    """Shade the warm-up (from the load start, left out of the SLAs) in grey, labelled for the legend."""
+    if warmup_s > 0:
+        ax.axvspan(0.0, warmup_s, color="#999999", alpha=0.12, zorder=0, label="warm-up (left out)")

@@ -1,6 +1,7 @@
 """PNG charts of a run, written to ``report/<name>.png``.
 
-One function per chart. Each takes the loaded run (and the time origin ``t0``,
+One function per chart (the load charts, sessions and capacity, live in
+:mod:`reports.charts_load`). Each takes the loaded run (and the time origin ``t0``,
 the load start, which every time axis counts from), writes its PNG atomically
 and returns the path, or returns ``None`` and removes a stale PNG when the run
 has nothing to draw (no requests, no samples...). :func:`render_charts` draws
@@ -42,14 +43,19 @@ from reports.chart_kit import (
     axes_figure,
     latency_axis,
     latency_bins,
+    latency_thresholds,
     legend_below,
     new_figure,
+    no_chart,
     save_png,
     shade_faults,
+    shade_warmup,
     text_label,
     wide_spread,
 )
+from reports.charts_load import capacity_chart, sessions_over_time
 from reports.load import RunData
+from reports.load_plan import load_plan
 from reports.percentiles import is_finite_number, percentile
 from reports.summary import time_origin
 
@@ -60,21 +66,25 @@ __all__ = [
     "ChartFile",
     "ChartsOutcome",
     "breaker_states",
+    "capacity_chart",
     "cpu_per_process",
     "latency_distribution",
     "latency_over_time",
     "pool_usage",
     "render_charts",
+    "sessions_over_time",
     "throughput_errors",
 ]
 
 CHARTS: Mapping[str, str] = {
     "latency_over_time": "Latency percentiles over time",
     "throughput_errors": "Throughput and errors over time",
+    "sessions_over_time": "Sessions in flight",
     "breaker_states": "Circuit breaker state per server",
     "pool_usage": "Concurrency and pool gauges",
     "cpu_per_process": "CPU and memory per process",
     "latency_distribution": "Latency distribution",
+    "capacity": "Capacity search: latency and throughput per step",
 }
 """Every chart's file stem and title, in report order."""
 
@@ -130,12 +140,14 @@ def render_charts(
     draw: dict[str, Callable[[], Path | None]] = {
         "latency_over_time": lambda: latency_over_time(run, report_dir, t0=t0, slas=slas),
         "throughput_errors": lambda: throughput_errors(run, report_dir, t0=t0),
+        "sessions_over_time": lambda: sessions_over_time(run, report_dir, t0=t0, summary=summary),
         "breaker_states": lambda: breaker_states(run, report_dir, t0=t0),
         "pool_usage": lambda: pool_usage(run, report_dir, t0=t0),
         "cpu_per_process": lambda: cpu_per_process(run, report_dir, t0=t0),
         "latency_distribution": lambda: latency_distribution(
             run, report_dir, corrected_latency_s=corrected_latency_s, slas=slas, summary=summary
         ),
+        "capacity": lambda: capacity_chart(run, report_dir, summary=summary),
     }
     outcome = ChartsOutcome()
     for name, title in CHARTS.items():
@@ -148,7 +160,7 @@ def render_charts(
             message = f"chart {name}.png not drawn: {type(exc).__name__}: {exc}"
             outcome.warnings.append(message)
             print(f"warning: {message}", file=sys.stderr)
-            _no_chart(report_dir / f"{name}.png")
+            no_chart(report_dir / f"{name}.png")
             continue
         if path is not None:
             outcome.files.append(ChartFile(name, title, path))
@@ -163,18 +175,19 @@ def latency_over_time(
     origin = _origin(run, None) if t0 is None else t0
     windows = latency_windows(run.requests, origin) if origin is not None else pd.DataFrame()
     if origin is None or windows.empty:
-        return _no_chart(path)
+        return no_chart(path)
     fig, ax = axes_figure()
     x = windows["start_s"].to_numpy(dtype=np.float64) + 0.5
     for column, style in (("p50", "-"), ("p95", "-"), ("p99", "--")):
         ax.plot(x, windows[column], style, marker=".", markersize=4, linewidth=1.4, label=column)
     values = windows[["p50", "p95", "p99"]].to_numpy(dtype=np.float64)
     latency_axis(ax, values, "y")
-    for sla in _latency_slas(slas):
+    for sla in latency_thresholds(slas):
         ax.axhline(sla[1], color="#444444", linestyle=":", linewidth=1.2, label=f"SLA: {text_label(sla[0])}")
     x_end = max(float(x.max()) + 0.5, _load_end(run, origin) or 0.0)
     ax.set_xlim(min(0.0, float(windows["start_s"].min())), x_end)
     shade_faults(ax, run.faults, origin, ax.get_xlim())
+    shade_warmup(ax, load_plan(run.scenario).warmup_s)
     ax.set_title("Request latency percentiles per 1 s window (nearest rank, by request start)")
     ax.set_xlabel(_RUN_TIME_LABEL)
     ax.set_ylabel("latency")
@@ -189,7 +202,7 @@ def throughput_errors(run: RunData, report_dir: Path, *, t0: float | None = None
     origin = _origin(run, None) if t0 is None else t0
     frame = completed_requests(run.requests)
     if origin is None or frame.empty:
-        return _no_chart(path)
+        return no_chart(path)
     done = (frame["t_start"] + frame["latency_s"]).to_numpy(dtype=np.float64) - origin
     start = min(0.0, float(done.min()))
     end = max(float(done.max()), _load_end(run, origin) or 0.0)
@@ -230,7 +243,7 @@ def breaker_states(run: RunData, report_dir: Path, *, t0: float | None = None) -
         {str(s) for s in run.breaker["server"].dropna()} | {str(s) for s in run.calls["server"].dropna()}
     )
     if origin is None or not servers:
-        return _no_chart(path)
+        return no_chart(path)
     times = [
         *(run.breaker["t"].dropna() - origin).tolist(),
         *(run.calls["t_start"].dropna() - origin).tolist(),
@@ -278,11 +291,11 @@ def pool_usage(run: RunData, report_dir: Path, *, t0: float | None = None) -> Pa
     path = report_dir / "pool_usage.png"
     origin = _origin(run, None) if t0 is None else t0
     if origin is None:
-        return _no_chart(path)
+        return no_chart(path)
     ticks, counts = _requests_in_flight(run, origin)
     gauges = gauge_columns(run.samples)
     if ticks.size == 0 and not gauges:
-        return _no_chart(path)
+        return no_chart(path)
     fig, ax = axes_figure()
     if ticks.size:
         ax.step(
@@ -321,8 +334,9 @@ def cpu_per_process(run: RunData, report_dir: Path, *, t0: float | None = None) 
     path = report_dir / "cpu_per_process.png"
     origin = _origin(run, None) if t0 is None else t0
     samples = run.samples.dropna(subset=["t"])
+    samples = samples.loc[samples["cpu_percent"].notna() | samples["rss_bytes"].notna()]
     if origin is None or samples.empty:
-        return _no_chart(path)
+        return no_chart(path)
     fig = new_figure()
     cpu_ax, rss_ax = fig.subplots(2, 1, sharex=True)
     for process, group in samples.groupby("process", sort=True):
@@ -365,7 +379,7 @@ def latency_distribution(
     path = report_dir / "latency_distribution.png"
     raw = np.sort(completed_requests(run.requests)["latency_s"].to_numpy(dtype=np.float64))
     if raw.size == 0:
-        return _no_chart(path)
+        return no_chart(path)
     corrected = _corrected_series(run, corrected_latency_s)
     series = [("raw", raw, "#1f77b4")] + ([("corrected", corrected, "#d62728")] if corrected.size else [])
     points = _summary_corrected_points(summary) if not corrected.size else []
@@ -396,7 +410,7 @@ def latency_distribution(
         latency_axis(ax, everything, axis, log=log)
         ax.set_xlabel("latency")
         ax.grid(True, alpha=0.3)
-        for name, threshold in _latency_slas(slas):
+        for name, threshold in latency_thresholds(slas):
             ax.axvline(
                 threshold, color="#444444", linestyle=":", linewidth=1.2, label=f"SLA: {text_label(name)}"
             )
@@ -414,12 +428,6 @@ def latency_distribution(
     cdf_ax.legend(handles=[*cdf_ax.get_legend_handles_labels()[0], *markers], loc="lower right", fontsize=8)
     fig.suptitle("Latency of completed requests")
     return save_png(fig, path)
-
-
-def _no_chart(path: Path) -> Path | None:
-    """Nothing to draw: remove a chart left from an earlier rendering (never shown stale); return None."""
-    path.unlink(missing_ok=True)
-    return None
 
 
 def _origin(run: RunData, summary: Mapping[str, Any] | None) -> float | None:
@@ -443,15 +451,6 @@ def _requests_in_flight(run: RunData, origin: float) -> tuple[FloatArray, FloatA
         fallback = float(np.nanmax(known_ends)) if np.isfinite(known_ends).any() else 0.0
     ends = np.where(np.isfinite(known_ends), known_ends, np.maximum(starts, fallback))
     return in_flight(starts, ends)
-
-
-def _latency_slas(slas: Sequence[Mapping[str, Any]]) -> list[tuple[str, float]]:
-    """(name, threshold in s) of every latency SLA with a threshold."""
-    return [
-        (str(sla.get("name")), float(sla["threshold"]))
-        for sla in slas
-        if sla.get("kind") == "latency" and is_finite_number(sla.get("threshold"))
-    ]
 
 
 def _corrected_series(run: RunData, given: LatencySeries | None) -> FloatArray:

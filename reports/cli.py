@@ -25,7 +25,7 @@ from reports.compare import compare_runs, write_compare
 from reports.errors import NotARunDirError, ReportError
 from reports.load import compact_events
 from reports.render import RenderOutcome, render_run
-from reports.sla import format_value
+from reports.sla import format_threshold, format_value
 
 __all__ = ["EXIT_BAD_INPUT", "EXIT_INTERNAL", "main", "verdict_block"]
 
@@ -33,6 +33,7 @@ EXIT_BAD_INPUT = 2
 EXIT_INTERNAL = 3
 
 _PROG = "python -m reports"
+_LOAD_REASONS = ("untrustworthy", "no capacity")  # the load's own verdict reasons (reports.scale)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,6 +155,14 @@ def verdict_block(outcome: RenderOutcome) -> str:
     if outcome.verdict == "error":
         reason = summary.get("reason") or "no reason recorded"
         lines.append(f"  run {summary['status']}: {reason}")
+    lines += [
+        f"  FAIL  {reason}"
+        for reason in summary.get("verdict_reasons") or []
+        if reason.startswith(_LOAD_REASONS)
+    ]
+    capacity = summary.get("capacity")
+    if capacity:
+        lines.append(f"  capacity search: {capacity.get('detail')}")
     slas: Sequence[dict[str, Any]] = summary["slas"]
     if not slas:
         lines.append("  no SLAs set")
@@ -161,9 +170,7 @@ def verdict_block(outcome: RenderOutcome) -> str:
         unit = str(sla.get("unit") or "")
         mark = "PASS" if sla["passed"] else "FAIL"
         measured = format_value(sla.get("measured"), unit)
-        line = (
-            f"  {mark}  {sla['name']}: {measured} (threshold <= {format_value(sla.get('threshold'), unit)})"
-        )
+        line = f"  {mark}  {sla['name']}: {measured} (threshold {format_threshold(sla)})"
         if sla.get("measured") is None:  # nothing measured: the detail says why
             line += f" — {sla.get('detail')}"
         lines.append(line)

@@ -2,10 +2,11 @@
 
 ``python -m reports compare BASELINE RUN [RUN ...] [--out DIR]`` writes
 ``compare.json``, ``compare.md`` and ``compare.png`` (when matplotlib is there).
-Every run is compared with the first. Metrics, over requests that were not dropped:
+Every run is compared with the first. Metrics, over requests that were not dropped
+and started after the run's warm-up (:mod:`reports.warmup`, as in its report):
 ``p50_s``, ``p95_s``, ``p99_s`` (exact nearest-rank), ``error_rate`` and
 ``availability`` (``docs/architecture.md``'s formulas), ``throughput_rps``
-(completed requests per second of load).
+(completed requests per second of load after the warm-up).
 
 Confidence intervals are percentile-bootstrap intervals of the difference
 ``run - baseline`` (default 95%, 2000 resamples, ``numpy.random.default_rng(seed)``),
@@ -40,8 +41,10 @@ import numpy.typing as npt
 from reports.atomic import replace_atomically, write_bytes_atomically
 from reports.hdr import UNIT_S, HdrHistogram
 from reports.load import load_run
+from reports.load_plan import load_plan
 from reports.percentiles import is_finite_number, nearest_rank, percentile
 from reports.summary import json_safe, time_origin
+from reports.warmup import load_start, split_warmup
 from reports.windows import choose_window_s, windowed_percentiles
 
 __all__ = [
@@ -101,7 +104,8 @@ def load_sample(run_dir: Path) -> RunSample:
         NotARunDirError, RunFileError: as :func:`reports.load.load_run`.
     """
     run = load_run(Path(run_dir))
-    requests = run.requests
+    warmup_s = load_plan(run.scenario).warmup_s
+    requests, warmup = split_warmup(run.requests, warmup_s, load_start(run))
     done = requests.loc[
         (requests["outcome"] != "dropped") & requests["latency_s"].notna() & requests["t_start"].notna()
     ]
@@ -112,7 +116,9 @@ def load_sample(run_dir: Path) -> RunSample:
     t0 = time_origin(run)
     start, end = run.run_info.get("load_t_start"), run.run_info.get("load_t_end")
     ends = (done["t_start"] + done["latency_s"]).to_numpy(dtype=np.float64)
-    if is_finite_number(start) and is_finite_number(end) and float(end) > float(start):
+    if warmup.t_end is not None and is_finite_number(end) and float(end) > warmup.t_end:
+        begin, duration = warmup.t_end, float(end) - warmup.t_end
+    elif is_finite_number(start) and is_finite_number(end) and float(end) > float(start):
         begin, duration = float(start), float(end) - float(start)
     elif ends.size:
         begin = float(done["t_start"].min())

@@ -12,7 +12,6 @@ piece of text from the run is escaped with :func:`html.escape`.
 from __future__ import annotations
 
 import base64
-import html
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,7 +20,20 @@ from typing import Any, Protocol
 
 from reports.atomic import write_bytes_atomically
 from reports.locust_csv import AGGREGATED
-from reports.sla import format_value
+from reports.report_load import CAPACITY_CAPTION, html_capacity, html_load, html_reasons, load_rows
+from reports.report_text import (
+    dropped,
+    esc,
+    fmt_cpu,
+    fmt_mib,
+    fmt_relative,
+    fmt_seconds,
+    html_code,
+    html_table,
+    load_duration,
+    num_cell,
+)
+from reports.sla import format_threshold, format_value
 
 __all__ = ["CHART_CAPTIONS", "CONTENT_SECURITY_POLICY", "EmbeddedChart", "render_html", "write_html"]
 
@@ -40,6 +52,9 @@ CHART_CAPTIONS: Mapping[str, str] = {
     "cpu_per_process": "CPU (percent of one core) and resident memory of every process of the run.",
     "latency_distribution": "Distribution of completed requests' latency: histogram and cumulative "
     "distribution with p50, p95 and p99 marked; a corrected series is drawn when one was computed.",
+    "sessions_over_time": "Sessions in flight per second, summed over the Locust processes (the last sample "
+    "of each in that second), beside the load shape's target; shaded: the window the sessions_held SLA checks.",
+    "capacity": CAPACITY_CAPTION,
 }
 
 _VERDICT_CLASSES = frozenset({"pass", "fail", "error"})
@@ -79,6 +94,7 @@ figure img { display: block; box-sizing: content-box; max-width: 100%; height: a
 figcaption { max-width: 1000px; color: #57606a; font-size: .9rem; }
 p.note { color: #57606a; font-size: .9rem; max-width: 1000px; }
 ul.warnings li { margin: .2rem 0; }
+header ul.reasons { margin: .6rem 0 0; padding-left: 1.2rem; font-weight: 600; }
 footer { padding: 1rem 2rem; color: #57606a; font-size: .8rem; border-top: 1px solid var(--line); }
 """
 
@@ -138,10 +154,13 @@ def render_html(
     verdict = str(summary.get("verdict") or "unknown").lower()
     verdict_class = verdict if verdict in _VERDICT_CLASSES else "unknown"
     scenario = str(summary.get("scenario") or "unnamed scenario")
+    capacity_charts = [chart for chart in charts if chart.name == "capacity"]
     sections = [
         ("what-happened", "What happened", _what_happened(summary)),
         ("slas", "SLAs", _slas(summary.get("slas") or [])),
-        ("charts", "Charts", _charts(charts)),
+        ("capacity", "Capacity", html_capacity(summary, _figures(capacity_charts))),
+        ("load", "Load generator and sessions", html_load(summary)),
+        ("charts", "Charts", _charts([chart for chart in charts if chart.name != "capacity"])),
         ("requests", "Requests by name", _requests(summary)),
         ("calls", "Tool calls", _calls(summary["calls"])),
         ("breakers", "Circuit breakers", _breaker(summary["breaker"])),
@@ -155,33 +174,34 @@ def render_html(
         ("warnings", "Warnings", _warnings([*summary.get("warnings", []), *warnings])),
     ]
     present = [(anchor, title, body) for anchor, title, body in sections if body]
-    nav = " ".join(f'<a href="#{anchor}">{_e(title)}</a>' for anchor, title, _ in present)
+    nav = " ".join(f'<a href="#{anchor}">{esc(title)}</a>' for anchor, title, _ in present)
     main = "\n".join(
-        f'<section id="{anchor}">\n<h2>{_e(title)}</h2>\n{body}\n</section>'
+        f'<section id="{anchor}">\n<h2>{esc(title)}</h2>\n{body}\n</section>'
         for anchor, title, body in present
     )
-    meta = f"exit code {_e(summary.get('exit_code'))} · run {_e(summary.get('status'))} · {_e(summary.get('run_id'))}"
+    meta = f"exit code {esc(summary.get('exit_code'))} · run {esc(summary.get('status'))} · {esc(summary.get('run_id'))}"
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{_e(CONTENT_SECURITY_POLICY)}">
+<meta http-equiv="Content-Security-Policy" content="{esc(CONTENT_SECURITY_POLICY)}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>chaosbench: {_e(scenario)} — {_e(verdict.upper())}</title>
+<title>chaosbench: {esc(scenario)} — {esc(verdict.upper())}</title>
 <link rel="icon" href="data:,">
 <style>{_CSS}</style>
 </head>
 <body>
 <header class="verdict verdict-{verdict_class}">
-<h1>chaosbench: {_e(scenario)}</h1>
-<p class="badge">{_e(verdict.upper())}</p>
+<h1>chaosbench: {esc(scenario)}</h1>
+<p class="badge">{esc(verdict.upper())}</p>
 <p class="meta">{meta}</p>
+{html_reasons(summary)}
 </header>
 <nav>{nav}</nav>
 <main>
 {main}
 </main>
-<footer>Rendered from report/summary.json (schema version {_e(summary.get("schema_version"))}).
+<footer>Rendered from report/summary.json (schema version {esc(summary.get("schema_version"))}).
 Times are seconds from the load start.</footer>
 </body>
 </html>
@@ -190,25 +210,29 @@ Times are seconds from the load start.</footer>
 
 def _what_happened(summary: dict[str, Any]) -> str:
     requests = summary["requests"]
-    outcomes = ", ".join(f"{_e(k)} {_e(v)}" for k, v in requests["by_outcome"].items())
+    outcomes = ", ".join(f"{esc(k)} {esc(v)}" for k, v in requests["by_outcome"].items())
     throughput = requests.get("throughput_rps")
     verdict = str(summary.get("verdict") or "").upper()
     rows = [
-        ("Verdict", f"<strong>{_e(verdict)}</strong> (exit code {_e(summary.get('exit_code'))})"),
-        ("Run status", _e(summary.get("status"))),
-        ("Reason", _e(summary.get("reason") or "—")),
-        ("Run id", f"<code>{_e(summary.get('run_id'))}</code>"),
-        ("Load duration", _e(_seconds(requests.get("duration_s")))),
-        ("Requests", f"{_e(requests['total'])}" + (f" ({outcomes})" if outcomes else "")),
+        ("Verdict", f"<strong>{esc(verdict)}</strong> (exit code {esc(summary.get('exit_code'))})"),
+        ("Run status", esc(summary.get("status"))),
+        ("Reason", esc(summary.get("reason") or "—")),
+        ("Run id", f"<code>{esc(summary.get('run_id'))}</code>"),
+        ("Load duration", esc(load_duration(summary))),
+        (
+            "Requests",
+            f"{esc(requests['total'])}" + (f" ({outcomes})" if outcomes else "") + esc(dropped(requests)),
+        ),
         (
             "Throughput",
-            _e(f"{throughput:.1f} req/s (completed requests)" if throughput is not None else "n/a"),
+            esc(f"{throughput:.1f} req/s (completed requests)" if throughput is not None else "n/a"),
         ),
-        ("Error rate", _e(format_value(requests.get("error_rate"), "ratio"))),
-        ("Availability", _e(format_value(summary.get("availability"), "ratio"))),
-        ("Error budget", _e(_budget(summary.get("error_budget")))),
+        ("Error rate", esc(format_value(requests.get("error_rate"), "ratio"))),
+        ("Availability", esc(format_value(summary.get("availability"), "ratio"))),
+        ("Error budget", esc(_budget(summary.get("error_budget")))),
+        *((key, esc(value)) for key, value in load_rows(summary)),
     ]
-    body = "\n".join(f"<tr><th>{_e(key)}</th><td>{value}</td></tr>" for key, value in rows)
+    body = "\n".join(f"<tr><th>{esc(key)}</th><td>{value}</td></tr>" for key, value in rows)
     return f'<table class="kv">\n{body}\n</table>'
 
 
@@ -218,30 +242,32 @@ def _slas(slas: Sequence[dict[str, Any]]) -> str:
     rows = []
     for sla in slas:
         unit = str(sla.get("unit") or "")
-        threshold = (
-            f"<= {format_value(sla['threshold'], unit)}" if sla.get("threshold") is not None else "n/a"
-        )
+        threshold = format_threshold(sla)
         result = "pass" if sla.get("passed") else "fail"
         rows.append(
-            f'<tr><td>{_e(sla.get("name"))}</td><td class="num">{_e(format_value(sla.get("measured"), unit))}</td>'
-            f'<td class="num">{_e(threshold)}</td><td class="result-{result}">{result.upper()}</td>'
-            f"<td>{_e(sla.get('detail') or '')}</td></tr>"
+            f'<tr><td>{esc(sla.get("name"))}</td><td class="num">{esc(format_value(sla.get("measured"), unit))}</td>'
+            f'<td class="num">{esc(threshold)}</td><td class="result-{result}">{result.upper()}</td>'
+            f"<td>{esc(sla.get('detail') or '')}</td></tr>"
         )
-    return _table(["SLA", "measured", "threshold", "result", "detail"], rows)
+    return html_table(["SLA", "measured", "threshold", "result", "detail"], rows)
 
 
 def _charts(charts: Sequence[EmbeddedChart]) -> str:
     if not charts:
         return '<p class="note">No charts were drawn (no data to draw them from).</p>'
+    return _figures(charts)
+
+
+def _figures(charts: Sequence[EmbeddedChart]) -> str:
     figures = []
     for chart in charts:
         size = chart.size_px
         dimensions = f' width="{size[0]}" height="{size[1]}"' if size else ""
         caption = CHART_CAPTIONS.get(chart.name, "")
         figures.append(
-            f'<figure id="chart-{_e(chart.name)}">\n'
-            f'<img src="{chart.data_uri()}" alt="{_e(chart.title)}"{dimensions}>\n'
-            f"<figcaption><strong>{_e(chart.title)}.</strong> {_e(caption)}</figcaption>\n</figure>"
+            f'<figure id="chart-{esc(chart.name)}">\n'
+            f'<img src="{chart.data_uri()}" alt="{esc(chart.title)}"{dimensions}>\n'
+            f"<figcaption><strong>{esc(chart.title)}.</strong> {esc(caption)}</figcaption>\n</figure>"
         )
     return "\n".join(figures)
 
@@ -260,13 +286,14 @@ def _requests(summary: dict[str, Any]) -> str:
     for name, group, theirs, total in groups:
         outcomes = group["by_outcome"]
         latency = group["latency_s"]
-        cells = [f"<td>{_e(name)}</td>", _num(group["total"])]
-        cells += [_num(outcomes.get(outcome, 0)) for outcome in ("ok", "error", "timeout", "dropped")]
-        cells += [_num(_seconds(latency.get(key))) for key in ("p50", "p95", "p99", "max")]
+        cells = [f"<td>{esc(name)}</td>", num_cell(group["total"])]
+        cells += [num_cell(outcomes.get(outcome, 0)) for outcome in ("ok", "error", "timeout", "dropped")]
+        cells += [num_cell(fmt_seconds(latency.get(key))) for key in ("p50", "p95", "p99", "max")]
         if locust:
-            cells.append(_num(theirs["request_count"] if theirs else "—"))
+            cells.append(num_cell(theirs["request_count"] if theirs else "—"))
             cells += [
-                _num(_seconds(theirs.get(key)) if theirs else "—") for key in ("p50_s", "p95_s", "p99_s")
+                num_cell(fmt_seconds(theirs.get(key)) if theirs else "—")
+                for key in ("p50_s", "p95_s", "p99_s")
             ]
         row_class = ' class="total"' if total else ""
         rows.append(f"<tr{row_class}>{''.join(cells)}</tr>")
@@ -278,7 +305,7 @@ def _requests(summary: dict[str, Any]) -> str:
         )
     else:
         note += " Locust's own statistics file was not found, so there is nothing to compare with."
-    return _table(header, rows) + f'\n<p class="note">{_e(note)}</p>' + _corrected(summary)
+    return html_table(header, rows) + f'\n<p class="note">{esc(note)}</p>' + _corrected(summary)
 
 
 def _corrected(summary: dict[str, Any]) -> str:
@@ -289,7 +316,7 @@ def _corrected(summary: dict[str, Any]) -> str:
     if not corrected or not raw.get("count"):
         return ""
     rows = [
-        f"<tr><td>{key}</td>{_num(_seconds(raw.get(key)))}{_num(_seconds(corrected.get(key)))}</tr>"
+        f"<tr><td>{key}</td>{num_cell(fmt_seconds(raw.get(key)))}{num_cell(fmt_seconds(corrected.get(key)))}</tr>"
         for key in ("p50", "p95", "p99", "max")
     ]
     added = how.get("synthetic_count") or 0
@@ -299,7 +326,7 @@ def _corrected(summary: dict[str, Any]) -> str:
         note += " Corrected figures are from the HDR histogram (3 significant digits)."
     return (
         "\n<h3>Latency corrected for coordinated omission</h3>\n"
-        f'<p class="note">{_e(note)}</p>\n' + _table(["", "raw", "corrected"], rows)
+        f'<p class="note">{esc(note)}</p>\n' + html_table(["", "raw", "corrected"], rows)
     )
 
 
@@ -307,27 +334,27 @@ def _calls(calls: dict[str, Any]) -> str:
     if not calls["by_server_tool_outcome"]:
         return '<p class="note">No tool calls were recorded.</p>'
     rows = [
-        f"<tr><td>{_e(row['server'])}</td><td>{_e(row['tool'])}</td><td>{_e(row['outcome'])}</td>"
-        f"{_num(row['count'])}{_num(_seconds(row.get('p50_s')))}{_num(_seconds(row.get('p95_s')))}"
-        f"{_num(_seconds(row.get('max_s')))}</tr>"
+        f"<tr><td>{esc(row['server'])}</td><td>{esc(row['tool'])}</td><td>{esc(row['outcome'])}</td>"
+        f"{num_cell(row['count'])}{num_cell(fmt_seconds(row.get('p50_s')))}{num_cell(fmt_seconds(row.get('p95_s')))}"
+        f"{num_cell(fmt_seconds(row.get('max_s')))}</tr>"
         for row in calls["by_server_tool_outcome"]
     ]
     header = ["server", "tool", "outcome", "calls", "p50", "p95", "max"]
-    return f'<p class="note">{_e(calls["total"])} attempts.</p>\n' + _table(header, rows)
+    return f'<p class="note">{esc(calls["total"])} attempts.</p>\n' + html_table(header, rows)
 
 
 def _breaker(breaker: dict[str, Any]) -> str:
     if breaker["transitions"]:
         rows = [
-            f"<tr>{_num(_relative(row.get('t_rel_s')))}<td>{_e(row.get('server'))}</td>"
-            f"<td>{_e(row.get('from_state'))}</td><td>{_e(row.get('to_state'))}</td>"
-            f"<td>{_e(row.get('reason') or '')}</td></tr>"
+            f"<tr>{num_cell(fmt_relative(row.get('t_rel_s')))}<td>{esc(row.get('server'))}</td>"
+            f"<td>{esc(row.get('from_state'))}</td><td>{esc(row.get('to_state'))}</td>"
+            f"<td>{esc(row.get('reason') or '')}</td></tr>"
             for row in breaker["transitions"]
         ]
-        text = _table(["t (from load start)", "server", "from", "to", "reason"], rows)
+        text = html_table(["t (from load start)", "server", "from", "to", "reason"], rows)
     else:
         text = '<p class="note">No breaker changed state.</p>'
-    final = ", ".join(f"{_e(server)}: {_e(state)}" for server, state in breaker["final_state"].items())
+    final = ", ".join(f"{esc(server)}: {esc(state)}" for server, state in breaker["final_state"].items())
     return text + (f"\n<p>Final state: {final}.</p>" if final else "")
 
 
@@ -336,20 +363,20 @@ def _breaker_checks(checks: Sequence[dict[str, Any]], recovery: Sequence[dict[st
         return ""
     if checks:
         rows = [
-            f"<tr><td>{_e(check.get('server'))}</td><td><code>{_e(check.get('name'))}</code></td>"
+            f"<tr><td>{esc(check.get('server'))}</td><td><code>{esc(check.get('name'))}</code></td>"
             f'<td class="result-{"pass" if check.get("passed") else "fail"}">'
-            f"{'PASS' if check.get('passed') else 'FAIL'}</td><td>{_e(check.get('detail'))}</td></tr>"
+            f"{'PASS' if check.get('passed') else 'FAIL'}</td><td>{esc(check.get('detail'))}</td></tr>"
             for check in checks
         ]
-        text = _table(["server", "check", "result", "detail"], rows) + (
+        text = html_table(["server", "check", "result", "detail"], rows) + (
             '\n<p class="note">Each server\'s calls and transitions replayed against its configured'
             " breaker (times matched within 50 ms).</p>"
         )
     else:
         text = '<p class="note">No breaker activity to check.</p>'
     violations = [
-        f"<li>{_e(check.get('server'))} <code>{_e(check.get('name'))}</code> at "
-        f"{_e(_relative(violation.get('t_rel_s')))}: {_e(violation.get('message'))}</li>"
+        f"<li>{esc(check.get('server'))} <code>{esc(check.get('name'))}</code> at "
+        f"{esc(fmt_relative(violation.get('t_rel_s')))}: {esc(violation.get('message'))}</li>"
         for check in checks
         for violation in check.get("violations") or []
     ]
@@ -357,14 +384,14 @@ def _breaker_checks(checks: Sequence[dict[str, Any]], recovery: Sequence[dict[st
         text += "\n<p>Violations:</p>\n<ul>\n" + "\n".join(violations[:50]) + "\n</ul>"
     if recovery:
         rows = [
-            f"<tr><td>{_e(window.get('target'))}</td><td>{_e(window.get('kind'))}</td>"
-            f"{_num(_relative(window.get('t_start_rel_s')))}{_num(_relative(window.get('t_end_rel_s')))}"
-            f"{_num(_seconds(window.get('time_to_open_s')))}{_num(_seconds(window.get('time_to_close_s')))}"
-            f"<td>{_e(window.get('detail') or '')}</td></tr>"
+            f"<tr><td>{esc(window.get('target'))}</td><td>{esc(window.get('kind'))}</td>"
+            f"{num_cell(fmt_relative(window.get('t_start_rel_s')))}{num_cell(fmt_relative(window.get('t_end_rel_s')))}"
+            f"{num_cell(fmt_seconds(window.get('time_to_open_s')))}{num_cell(fmt_seconds(window.get('time_to_close_s')))}"
+            f"<td>{esc(window.get('detail') or '')}</td></tr>"
             for window in recovery
         ]
         header = ["target", "fault", "from", "to", "time to open", "time to close", "detail"]
-        text += "\n<h3>Fault windows and the breaker</h3>\n" + _table(header, rows)
+        text += "\n<h3>Fault windows and the breaker</h3>\n" + html_table(header, rows)
     return text
 
 
@@ -372,52 +399,29 @@ def _faults(faults: Sequence[dict[str, Any]]) -> str:
     if not faults:
         return ""
     rows = [
-        f"<tr>{_num(_relative(row.get('t_start_rel_s')))}{_num(_relative(row.get('t_end_rel_s')))}"
-        f"<td>{_e(row.get('target'))}</td><td>{_e(row.get('kind'))}</td><td>{_code(row.get('params'))}</td></tr>"
+        f"<tr>{num_cell(fmt_relative(row.get('t_start_rel_s')))}{num_cell(fmt_relative(row.get('t_end_rel_s')))}"
+        f"<td>{esc(row.get('target'))}</td><td>{esc(row.get('kind'))}</td><td>{html_code(row.get('params'))}</td></tr>"
         for row in faults
     ]
-    return _table(["from", "to", "target", "kind", "params"], rows)
+    return html_table(["from", "to", "target", "kind", "params"], rows)
 
 
 def _processes(samples: Mapping[str, Any]) -> str:
     if not samples:
         return '<p class="note">No resource samples were recorded.</p>'
     rows = [
-        f"<tr><td>{_e(process)}</td>{_num(figures.get('count'))}"
-        f"{_num(_cpu(figures.get('cpu_percent_mean')))}{_num(_bytes(figures.get('rss_bytes_max')))}</tr>"
+        f"<tr><td>{esc(process)}</td>{num_cell(figures.get('count'))}"
+        f"{num_cell(fmt_cpu(figures.get('cpu_percent_mean')))}{num_cell(fmt_mib(figures.get('rss_bytes_max')))}</tr>"
         for process, figures in samples.items()
     ]
-    return _table(["process", "samples", "CPU % (mean)", "RSS (max)"], rows)
+    return html_table(["process", "samples", "CPU % (mean)", "RSS (max)"], rows)
 
 
 def _warnings(warnings: Sequence[str]) -> str:
     if not warnings:
         return ""
-    items = "\n".join(f"<li>{_e(warning)}</li>" for warning in warnings)
+    items = "\n".join(f"<li>{esc(warning)}</li>" for warning in warnings)
     return f'<ul class="warnings">\n{items}\n</ul>'
-
-
-def _table(header: Sequence[str], rows: Iterable[str]) -> str:
-    head = "".join(f"<th>{_e(name)}</th>" for name in header)
-    body = "\n".join(rows)
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody>\n</table>"
-
-
-def _code(value: object) -> str:
-    return f"<code>{_e(value)}</code>" if value else ""
-
-
-def _num(value: object) -> str:
-    return f'<td class="num">{_e(value)}</td>'
-
-
-def _e(value: object) -> str:
-    """Escape any value for HTML text or a quoted attribute; None shows as a dash."""
-    return "—" if value is None else html.escape(str(value), quote=True)
-
-
-def _seconds(value: float | None) -> str:
-    return format_value(value, "s")
 
 
 def _budget(budget: dict[str, Any] | None) -> str:
@@ -428,15 +432,3 @@ def _budget(budget: dict[str, Any] | None) -> str:
     return (
         f"{spent} of {format_value(budget.get('allowed_error_rate'), 'ratio')} allowed ({budget.get('sla')})"
     )
-
-
-def _relative(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.3f} s"
-
-
-def _cpu(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f}"
-
-
-def _bytes(value: int | None) -> str:
-    return "n/a" if value is None else f"{value / (1024 * 1024):.1f} MiB"

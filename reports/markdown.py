@@ -7,24 +7,46 @@ seconds relative to the load start (``t0`` in the summary).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from reports.locust_csv import AGGREGATED
-from reports.sla import format_value
+from reports.report_load import load_rows, md_capacity, md_load, md_reasons
+from reports.report_text import (
+    dropped,
+    fmt_mib,
+    fmt_ratio,
+    fmt_relative,
+    fmt_seconds,
+    load_duration,
+    md_table,
+    md_text,
+)
+from reports.sla import format_threshold, format_value
 
 __all__ = ["render_markdown"]
 
 _ALL = "(all)"
 
 
-def render_markdown(summary: dict[str, Any]) -> str:
-    """Render the report for a summary built by :func:`reports.summary.build_summary`."""
+def render_markdown(summary: dict[str, Any], charts: Sequence[tuple[str, str]] = ()) -> str:
+    """Render the report for a summary built by :func:`reports.summary.build_summary`.
+
+    ``charts`` are the (file name, title) of the charts drawn beside it, linked in a
+    "Charts" section (the capacity chart in the "Capacity" section); the reasons the
+    verdict is not PASS come first, right under the title.
+    """
     verdict = str(summary["verdict"]).upper()
+    capacity_chart = next((name for name, _ in charts if name == "capacity.png"), None)
+    others = [(name, title) for name, title in charts if name != "capacity.png"]
     sections = [
-        f"# chaosbench: {_text(summary.get('scenario') or 'unnamed scenario')} — {verdict}",
+        f"# chaosbench: {md_text(summary.get('scenario') or 'unnamed scenario')} — {verdict}",
+        md_reasons(summary),
         _what_happened(summary),
         _slas(summary["slas"]),
+        md_capacity(summary, capacity_chart),
+        md_load(summary),
+        _charts(others),
         _requests(summary),
         _calls(summary["calls"]),
         _breaker(summary["breaker"]),
@@ -38,21 +60,31 @@ def render_markdown(summary: dict[str, Any]) -> str:
 
 def _what_happened(summary: dict[str, Any]) -> str:
     requests = summary["requests"]
-    outcomes = ", ".join(f"{_text(k)} {v}" for k, v in requests["by_outcome"].items())
+    outcomes = ", ".join(f"{md_text(k)} {v}" for k, v in requests["by_outcome"].items())
     throughput = requests.get("throughput_rps")
     rows = [
         ("Verdict", f"**{str(summary['verdict']).upper()}** (exit code {summary['exit_code']})"),
-        ("Run status", _text(summary["status"])),
-        ("Reason", _text(summary.get("reason") or "—")),
-        ("Run id", f"`{_text(summary['run_id'])}`"),
-        ("Load duration", _seconds(requests.get("duration_s"))),
-        ("Requests", f"{requests['total']}" + (f" ({outcomes})" if outcomes else "")),
+        ("Run status", md_text(summary["status"])),
+        ("Reason", md_text(summary.get("reason") or "—")),
+        ("Run id", f"`{md_text(summary['run_id'])}`"),
+        ("Load duration", md_text(load_duration(summary))),
+        (
+            "Requests",
+            f"{requests['total']}" + (f" ({outcomes})" if outcomes else "") + md_text(dropped(requests)),
+        ),
         ("Throughput", f"{throughput:.1f} req/s (completed requests)" if throughput is not None else "n/a"),
-        ("Error rate", _ratio(requests.get("error_rate"))),
-        ("Availability", _ratio(summary.get("availability"))),
+        ("Error rate", fmt_ratio(requests.get("error_rate"))),
+        ("Availability", fmt_ratio(summary.get("availability"))),
         ("Error budget", _budget(summary.get("error_budget"))),
+        *((key, md_text(value)) for key, value in load_rows(summary)),
     ]
-    return "## What happened\n\n" + _table(["", ""], rows)
+    return "## What happened\n\n" + md_table(["", ""], rows)
+
+
+def _charts(charts: Sequence[tuple[str, str]]) -> str:
+    if not charts:
+        return ""
+    return "## Charts\n\n" + "\n\n".join(f"![{md_text(title)}]({name})" for name, title in charts)
 
 
 def _slas(slas: Sequence[dict[str, Any]]) -> str:
@@ -61,19 +93,16 @@ def _slas(slas: Sequence[dict[str, Any]]) -> str:
     rows = []
     for sla in slas:
         unit = str(sla.get("unit") or "")
-        threshold = (
-            f"<= {format_value(sla['threshold'], unit)}" if sla.get("threshold") is not None else "n/a"
-        )
         rows.append(
             (
-                _text(sla["name"]),
+                md_text(sla["name"]),
                 format_value(sla.get("measured"), unit),
-                threshold,
+                format_threshold(sla),
                 "PASS" if sla["passed"] else "**FAIL**",
-                _text(sla.get("detail") or ""),
+                md_text(sla.get("detail") or ""),
             )
         )
-    return "## SLAs\n\n" + _table(["SLA", "measured", "threshold", "result", "detail"], rows)
+    return "## SLAs\n\n" + md_table(["SLA", "measured", "threshold", "result", "detail"], rows)
 
 
 def _requests(summary: dict[str, Any]) -> str:
@@ -90,21 +119,21 @@ def _requests(summary: dict[str, Any]) -> str:
         outcomes = group["by_outcome"]
         latency = group["latency_s"]
         row = [
-            _text(name),
+            md_text(name),
             str(group["total"]),
             *(str(outcomes.get(outcome, 0)) for outcome in ("ok", "error", "timeout", "dropped")),
-            *(_seconds(latency.get(key)) for key in ("p50", "p95", "p99", "max")),
+            *(fmt_seconds(latency.get(key)) for key in ("p50", "p95", "p99", "max")),
         ]
         if locust:
             row += [str(theirs["request_count"]) if theirs else "—"]
-            row += [_seconds(theirs.get(key)) if theirs else "—" for key in ("p50_s", "p95_s", "p99_s")]
+            row += [fmt_seconds(theirs.get(key)) if theirs else "—" for key in ("p50_s", "p95_s", "p99_s")]
         rows.append(row)
-    text = "## Requests by name\n\n" + _table(header, rows)
+    text = "## Requests by name\n\n" + md_table(header, rows)
     text += "\n\nOur latencies are exact nearest-rank percentiles over requests that were not dropped."
     if locust:
         text += (
             " Locust's columns are its own figures from"
-            f" `locust/{_text(summary['locust']['file'])}`, bucketed by Locust"
+            f" `locust/{md_text(summary['locust']['file'])}`, bucketed by Locust"
             " (whole ms, two significant digits above 100 ms) and counting every request it saw."
         )
     else:
@@ -120,7 +149,7 @@ def _corrected(summary: dict[str, Any]) -> str:
     if not corrected or not raw.get("count"):
         return ""
     lines = [
-        f"- {key}: raw {_seconds(raw.get(key))}, corrected {_seconds(corrected.get(key))}"
+        f"- {key}: raw {fmt_seconds(raw.get(key))}, corrected {fmt_seconds(corrected.get(key))}"
         for key in ("p50", "p95", "p99", "max")
     ]
     added = how.get("synthetic_count") or 0
@@ -131,8 +160,8 @@ def _corrected(summary: dict[str, Any]) -> str:
         else " Corrected figures are from the HDR histogram (3 significant digits)."
     )
     return (
-        f"\n\n### Latency corrected for coordinated omission\n\n{_text(how.get('model') or 'unknown')} model, "
-        f"{_text(how.get('method') or 'no correction')}{note}.{approx}\n\n" + "\n".join(lines)
+        f"\n\n### Latency corrected for coordinated omission\n\n{md_text(how.get('model') or 'unknown')} model, "
+        f"{md_text(how.get('method') or 'no correction')}{note}.{approx}\n\n" + "\n".join(lines)
     )
 
 
@@ -141,35 +170,37 @@ def _calls(calls: dict[str, Any]) -> str:
         return "## Tool calls\n\nNo tool calls were recorded."
     rows = [
         (
-            _text(row["server"]),
-            _text(row["tool"]),
-            _text(row["outcome"]),
+            md_text(row["server"]),
+            md_text(row["tool"]),
+            md_text(row["outcome"]),
             str(row["count"]),
-            _seconds(row.get("p50_s")),
-            _seconds(row.get("p95_s")),
-            _seconds(row.get("max_s")),
+            fmt_seconds(row.get("p50_s")),
+            fmt_seconds(row.get("p95_s")),
+            fmt_seconds(row.get("max_s")),
         )
         for row in calls["by_server_tool_outcome"]
     ]
     header = ["server", "tool", "outcome", "calls", "p50", "p95", "max"]
-    return f"## Tool calls ({calls['total']} attempts)\n\n" + _table(header, rows)
+    return f"## Tool calls ({calls['total']} attempts)\n\n" + md_table(header, rows)
 
 
 def _breaker(breaker: dict[str, Any]) -> str:
-    final = ", ".join(f"{_text(server)}: {_text(state)}" for server, state in breaker["final_state"].items())
+    final = ", ".join(
+        f"{md_text(server)}: {md_text(state)}" for server, state in breaker["final_state"].items()
+    )
     text = "## Circuit breakers\n\n"
     if breaker["transitions"]:
         rows = [
             (
-                _relative(row.get("t_rel_s")),
-                _text(row["server"]),
-                _text(row["from_state"]),
-                _text(row["to_state"]),
-                _text(row.get("reason") or ""),
+                fmt_relative(row.get("t_rel_s")),
+                md_text(row["server"]),
+                md_text(row["from_state"]),
+                md_text(row["to_state"]),
+                md_text(row.get("reason") or ""),
             )
             for row in breaker["transitions"]
         ]
-        text += _table(["t (from load start)", "server", "from", "to", "reason"], rows)
+        text += md_table(["t (from load start)", "server", "from", "to", "reason"], rows)
     else:
         text += "No breaker changed state."
     return text + (f"\n\nFinal state: {final}." if final else "")
@@ -182,14 +213,14 @@ def _breaker_checks(checks: Sequence[dict[str, Any]], recovery: Sequence[dict[st
     if checks:
         rows = [
             (
-                _text(c["server"]),
-                f"`{_text(c['name'])}`",
+                md_text(c["server"]),
+                f"`{md_text(c['name'])}`",
                 "PASS" if c["passed"] else "**FAIL**",
-                _text(c.get("detail")),
+                md_text(c.get("detail")),
             )
             for c in checks
         ]
-        text += _table(["server", "check", "result", "detail"], rows)
+        text += md_table(["server", "check", "result", "detail"], rows)
         text += (
             "\n\nEach server's calls and transitions replayed against its configured breaker"
             " (times matched within 50 ms)."
@@ -197,7 +228,7 @@ def _breaker_checks(checks: Sequence[dict[str, Any]], recovery: Sequence[dict[st
     else:
         text += "No breaker activity to check."
     violations = [
-        f"- {_text(c['server'])} `{_text(c['name'])}` at {_relative(v.get('t_rel_s'))}: {_text(v['message'])}"
+        f"- {md_text(c['server'])} `{md_text(c['name'])}` at {fmt_relative(v.get('t_rel_s'))}: {md_text(v['message'])}"
         for c in checks
         for v in c.get("violations") or []
     ]
@@ -206,18 +237,18 @@ def _breaker_checks(checks: Sequence[dict[str, Any]], recovery: Sequence[dict[st
     if recovery:
         windows = [
             (
-                _text(w["target"]),
-                _text(w["kind"]),
-                _relative(w.get("t_start_rel_s")),
-                _relative(w.get("t_end_rel_s")),
-                _seconds(w.get("time_to_open_s")),
-                _seconds(w.get("time_to_close_s")),
-                _text(w.get("detail") or ""),
+                md_text(w["target"]),
+                md_text(w["kind"]),
+                fmt_relative(w.get("t_start_rel_s")),
+                fmt_relative(w.get("t_end_rel_s")),
+                fmt_seconds(w.get("time_to_open_s")),
+                fmt_seconds(w.get("time_to_close_s")),
+                md_text(w.get("detail") or ""),
             )
             for w in recovery
         ]
         header = ["target", "fault", "from", "to", "time to open", "time to close", "detail"]
-        text += "\n\n### Fault windows and the breaker\n\n" + _table(header, windows)
+        text += "\n\n### Fault windows and the breaker\n\n" + md_table(header, windows)
     return text
 
 
@@ -226,7 +257,7 @@ def _budget(budget: dict[str, Any] | None) -> str:
         return "n/a (no error-rate SLA)"
     consumed = budget.get("consumed")
     spent = f"{consumed * 100:.3g}% used" if consumed is not None else "n/a"
-    return f"{spent} of {_ratio(budget.get('allowed_error_rate'))} allowed ({_text(budget.get('sla'))})"
+    return f"{spent} of {fmt_ratio(budget.get('allowed_error_rate'))} allowed ({md_text(budget.get('sla'))})"
 
 
 def _faults(faults: Sequence[dict[str, Any]]) -> str:
@@ -234,15 +265,15 @@ def _faults(faults: Sequence[dict[str, Any]]) -> str:
         return ""
     rows = [
         (
-            _relative(row.get("t_start_rel_s")),
-            _relative(row.get("t_end_rel_s")),
-            _text(row["target"]),
-            _text(row["kind"]),
-            f"`{_text(row['params'])}`" if row.get("params") else "",
+            fmt_relative(row.get("t_start_rel_s")),
+            fmt_relative(row.get("t_end_rel_s")),
+            md_text(row["target"]),
+            md_text(row["kind"]),
+            f"`{md_text(row['params'])}`" if row.get("params") else "",
         )
         for row in faults
     ]
-    return "## Faults applied\n\n" + _table(["from", "to", "target", "kind", "params"], rows)
+    return "## Faults applied\n\n" + md_table(["from", "to", "target", "kind", "params"], rows)
 
 
 def _processes(samples: dict[str, Any]) -> str:
@@ -250,48 +281,17 @@ def _processes(samples: dict[str, Any]) -> str:
         return "## Processes\n\nNo resource samples were recorded."
     rows = [
         (
-            _text(process),
+            md_text(process),
             str(figures["count"]),
             f"{figures['cpu_percent_mean']:.1f}" if figures["cpu_percent_mean"] is not None else "n/a",
-            _bytes(figures["rss_bytes_max"]),
+            fmt_mib(figures["rss_bytes_max"]),
         )
         for process, figures in samples.items()
     ]
-    return "## Processes\n\n" + _table(["process", "samples", "CPU % (mean)", "RSS (max)"], rows)
+    return "## Processes\n\n" + md_table(["process", "samples", "CPU % (mean)", "RSS (max)"], rows)
 
 
 def _warnings(warnings: Sequence[str]) -> str:
     if not warnings:
         return ""
-    return "## Warnings\n\n" + "\n".join(f"- {_text(warning)}" for warning in warnings)
-
-
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _text(value: object) -> str:
-    """Make any value safe inside a Markdown table cell (one line, no bare pipes)."""
-    if value is None:
-        return "—"
-    return " ".join(str(value).split()).replace("|", "\\|")
-
-
-def _seconds(value: float | None) -> str:
-    return format_value(value, "s")
-
-
-def _ratio(value: float | None) -> str:
-    return format_value(value, "ratio")
-
-
-def _relative(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:+.3f} s"
-
-
-def _bytes(value: int | None) -> str:
-    if value is None:
-        return "n/a"
-    return f"{value / (1024 * 1024):.1f} MiB"
+    return "## Warnings\n\n" + "\n".join(f"- {md_text(warning)}" for warning in warnings)

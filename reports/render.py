@@ -3,8 +3,9 @@ the PNG charts and ``report.html``.
 
 :func:`render_run` is the whole pipeline the CLI runs: load the run directory,
 evaluate its SLAs, read Locust's own statistics for comparison, build the
-summary document and write the three files, then the charts and the HTML page
-(last: a chart that fails is a warning in the page, never a lost verdict). Each
+summary document and write the three files, then the charts, report.md again
+linking them, and the HTML page (last: a chart that fails is a warning in the
+page, never a lost verdict). Each
 file is written to a temporary name and renamed into place, so a reader (a CI
 step) never sees half a report.
 """
@@ -26,12 +27,16 @@ from reports.html import write_html
 from reports.load import load_run
 from reports.locust_csv import LocustStats, read_locust_stats
 from reports.markdown import render_markdown
-from reports.sla import evaluate_slas, format_value
+from reports.scale import analyse_load
+from reports.sla import evaluate_slas, format_threshold, format_value
 from reports.summary import build_summary, time_origin
 
 __all__ = [
     "JUNIT_BREAKER_CLASSNAME",
+    "JUNIT_CAPACITY_TESTCASE",
     "JUNIT_CLASSNAME",
+    "JUNIT_GENERATOR_TESTCASE",
+    "JUNIT_LOAD_CLASSNAME",
     "RenderOutcome",
     "render_junit",
     "render_run",
@@ -40,6 +45,9 @@ __all__ = [
 
 JUNIT_CLASSNAME = "chaosbench.sla"
 JUNIT_BREAKER_CLASSNAME = "chaosbench.breaker"
+JUNIT_LOAD_CLASSNAME = "chaosbench.load"
+JUNIT_GENERATOR_TESTCASE = "load generator not saturated"
+JUNIT_CAPACITY_TESTCASE = "capacity search: the first step held"
 
 # Characters XML 1.0 cannot hold at all, even escaped (control characters in an error text).
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -78,17 +86,24 @@ def render_run(run_dir: Path) -> RenderOutcome:
     """
     run = load_run(Path(run_dir))
     breakers = analyse_breakers(run)
+    load = analyse_load(run)
     windows = breakers.window_dicts(time_origin(run))
-    results = evaluate_slas(run.scenario.get("slas"), run.requests, windows)
+    slas = run.scenario.get("slas")
+    results = evaluate_slas(slas, load.measured, windows, load.sessions)
+    if load.capacity is not None and isinstance(slas, list):
+        results = load.capacity.run_results(results, slas)
     warnings: list[str] = []
     locust: LocustStats | None = None
     try:
         locust = read_locust_stats(run.run_dir / "locust")
     except RunFileError as exc:
         warnings.append(f"Locust statistics ignored: {exc}")
-    summary = build_summary(run, results, locust, warnings, breakers)
+    summary = build_summary(run, results, locust, warnings, breakers, load)
     outcome = write_report(summary, run.run_dir / "report")
     charts = render_charts(run, outcome.summary_path.parent, summary=summary)
+    if charts.files:  # report.md again, now linking the charts that were drawn
+        linked = [(chart.path.name, chart.title) for chart in charts.files]
+        write_bytes_atomically(outcome.markdown_path, render_markdown(summary, linked).encode("utf-8"))
     html_path = write_html(summary, charts.files, outcome.summary_path.parent, charts.warnings)
     return replace(outcome, html_path=html_path, chart_paths=tuple(chart.path for chart in charts.files))
 
@@ -117,14 +132,22 @@ def render_junit(summary: dict[str, Any]) -> bytes:
     ``chaosbench.breaker``, named ``<server>: <check>``; its failure lists the
     violations with their times.
 
-    The run's verdict and status go into ``<properties>``: a run that broke
-    (verdict ``error``) may still have SLAs that held on the data it has, and CI
-    should be able to see why the exit code is 3.
+    The load comes first, class ``chaosbench.load``: the testcase "load generator
+    not saturated" when the generator's CPU was sampled (it fails when the run is
+    untrustworthy), and in a capacity search "capacity search: the first step held"
+    (it fails when there is no capacity).
+
+    The run's verdict and status go into ``<properties>`` (with the first reason
+    the verdict is not PASS and, for a capacity search, the capacity): a run that
+    broke (verdict ``error``) may still have SLAs that held on the data it has, and
+    CI should be able to see why the exit code is 3.
     """
     slas: list[dict[str, Any]] = summary["slas"]
     checks: list[dict[str, Any]] = summary.get("breaker_checks") or []
+    load_cases = _load_cases(summary)
     failures = sum(1 for sla in slas if not sla["passed"]) + sum(1 for c in checks if not c["passed"])
-    tests = len(slas) + len(checks)
+    failures += sum(1 for _, message in load_cases if message is not None)
+    tests = len(slas) + len(checks) + len(load_cases)
     suites = ET.Element("testsuites", tests=str(tests), failures=str(failures), errors="0")
     suite = ET.SubElement(
         suites,
@@ -136,18 +159,31 @@ def render_junit(summary: dict[str, Any]) -> bytes:
         skipped="0",
     )
     properties = ET.SubElement(suite, "properties")
-    for key in ("run_id", "scenario", "status", "reason", "verdict", "exit_code"):
-        value = summary.get(key)
+    capacity = summary.get("capacity") or {}
+    values = {
+        key: summary.get(key) for key in ("run_id", "scenario", "status", "reason", "verdict", "exit_code")
+    }
+    values["verdict_reason"] = (summary.get("verdict_reasons") or [None])[0]
+    values["trustworthy"] = summary.get("trustworthy")
+    if capacity:
+        values.update(
+            {
+                key: capacity.get(key)
+                for key in ("capacity_users", "capacity_rps", "broke_at_users", "knee_users")
+            }
+        )
+    for key, value in values.items():
         ET.SubElement(properties, "property", name=key, value="" if value is None else _xml(value))
+    for name, message in load_cases:
+        case = ET.SubElement(suite, "testcase", classname=JUNIT_LOAD_CLASSNAME, name=name)
+        if message is not None:
+            ET.SubElement(case, "failure", message=_xml(message), type="load").text = _xml(message)
     for sla in slas:
         case = ET.SubElement(suite, "testcase", classname=JUNIT_CLASSNAME, name=_xml(sla["name"]))
         if sla["passed"]:
             continue
         unit = str(sla.get("unit") or "")
-        message = (
-            f"measured {format_value(sla.get('measured'), unit)}, "
-            f"threshold <= {format_value(sla.get('threshold'), unit)}"
-        )
+        message = f"measured {format_value(sla.get('measured'), unit)}, threshold {format_threshold(sla)}"
         kind = _xml(sla.get("kind") or "unknown")
         failure = ET.SubElement(case, "failure", message=_xml(message), type=f"sla.{kind}")
         failure.text = _xml(sla.get("detail") or "")
@@ -165,6 +201,25 @@ def render_junit(summary: dict[str, Any]) -> bytes:
         failure.text = _xml("\n".join(lines))
     ET.indent(suites)
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True)) + b"\n"
+
+
+def _load_cases(summary: dict[str, Any]) -> list[tuple[str, str | None]]:
+    """The load's testcases as (name, failure message or None)."""
+    reasons = summary.get("verdict_reasons") or []
+    cases: list[tuple[str, str | None]] = []
+    generator = summary.get("load_generator") or {}
+    if generator.get("saturated") is not None:
+        untrustworthy = next((r for r in reasons if r.startswith("untrustworthy")), None)
+        failed = not summary.get("trustworthy", True)
+        cases.append(
+            (JUNIT_GENERATOR_TESTCASE, (untrustworthy or str(generator.get("detail"))) if failed else None)
+        )
+    capacity = summary.get("capacity")
+    if capacity:
+        missing = capacity.get("capacity_users") is None
+        message = next((r for r in reasons if r.startswith("no capacity")), str(capacity.get("detail")))
+        cases.append((JUNIT_CAPACITY_TESTCASE, message if missing else None))
+    return cases
 
 
 def _relative(value: float | None) -> str:

@@ -7,7 +7,17 @@ Semantics (``docs/architecture.md``, "SLA semantics"):
   equals the SLA's ``request``) passes when it is ``<= max_s``.
 - ``error_rate``: ``(error + timeout) / (ok + error + timeout)`` passes when it is
   ``<= max_ratio``. ``dropped`` requests (cut short by the end of the run, or never
-  sent) and unknown outcomes count on neither side.
+  sent) and unknown outcomes count on neither side. With ``include_dropped``,
+  open-model arrivals that could not start (``dropped`` with ``drop_reason``
+  ``not_started``) count as errors: ``(error + timeout + not_started) /
+  (ok + error + timeout + not_started)``; requests cut short still count nowhere.
+  A run with dropped requests but no ``drop_reason`` column (written before the
+  column existed) cannot tell the two apart, and the SLA fails saying so.
+- ``availability``: ``ok / (ok + error + timeout)`` passes when it is ``>= min_ratio``
+  (optionally only requests named ``request``).
+- ``sessions_held``: the fewest sessions in flight in any whole second from the end of
+  the ramp-up to the end of the load (:mod:`reports.sessions`) passes when it is
+  ``>= min_sessions``. Without Locust session samples it fails as "no data".
 - ``breaker_opens_within`` (``max_s``, optional ``server``): in every fault window
   targeting the server (any server without ``server``), the breaker opened within
   ``max_s`` of the window's start; measured is the slowest window's
@@ -16,6 +26,10 @@ Semantics (``docs/architecture.md``, "SLA semantics"):
   closed within ``max_s`` of each such window's end (``time_to_close_s``); a window
   after which it never closed fails, one in which it never opened does not count.
 - An SLA with no data fails, saying so.
+
+The requests given are the measured ones: the caller has already left out the
+warm-up (:mod:`reports.warmup`). ``comparison`` says which way a threshold points
+(``<=`` for latency and error rate, ``>=`` for availability and sessions).
 
 The harness validates SLAs before a run, but a report may be rendered from an
 older or hand-edited run directory, so an SLA this module cannot evaluate (an
@@ -33,10 +47,13 @@ import numpy as np
 import pandas as pd
 
 from reports.percentiles import is_finite_number, percentile
+from reports.sessions import SessionsHeld
 
 __all__ = [
     "NO_DATA",
+    "STEP_KINDS",
     "SlaResult",
+    "count_not_started",
     "error_counts",
     "evaluate_sla",
     "evaluate_slas",
@@ -53,13 +70,18 @@ _BREAKER_KINDS = {
 }
 _COUNTED_OUTCOMES = ("ok", *_ERROR_OUTCOMES)
 
+STEP_KINDS = frozenset({"latency", "error_rate", "availability"})
+"""The SLA kinds measured on requests alone, which a capacity search evaluates per step."""
+
 
 @dataclass(frozen=True)
 class SlaResult:
     """The outcome of one SLA: what was measured against what threshold, and why it passed or not.
 
-    ``unit`` is ``"s"`` for latency, ``"ratio"`` for error rates and ``""`` when the
-    SLA could not be evaluated; ``measured`` is ``None`` when there was no data.
+    ``unit`` is ``"s"`` for latency, ``"ratio"`` for error rates and availability,
+    ``"sessions"`` for sessions held and ``""`` when the SLA could not be evaluated;
+    ``measured`` is ``None`` when there was no data. ``comparison`` is ``"<="`` when
+    the measured value must stay at or under the threshold, ``">="`` at or over it.
     """
 
     name: str
@@ -69,6 +91,7 @@ class SlaResult:
     threshold: float | None
     unit: str
     detail: str
+    comparison: str = "<="
 
     def to_dict(self) -> dict[str, Any]:
         """Return the result as a JSON-ready dict (the shape used in ``summary.json``)."""
@@ -79,13 +102,17 @@ def evaluate_slas(
     slas: Sequence[Mapping[str, Any]] | None,
     requests: pd.DataFrame,
     fault_windows: Sequence[Mapping[str, Any]] = (),
+    sessions: SessionsHeld | None = None,
 ) -> list[SlaResult]:
     """Evaluate every SLA, in order. ``None`` or an empty list gives no results.
 
     ``fault_windows`` are the run's fault windows with their breaker figures (the
-    ``breaker_recovery`` entries of ``summary.json``), for the breaker SLAs.
+    ``breaker_recovery`` entries of ``summary.json``), for the breaker SLAs;
+    ``sessions`` the sessions held after the ramp-up, for ``sessions_held``.
     """
-    return [evaluate_sla(sla, requests, index, fault_windows) for index, sla in enumerate(slas or [])]
+    return [
+        evaluate_sla(sla, requests, index, fault_windows, sessions) for index, sla in enumerate(slas or [])
+    ]
 
 
 def evaluate_sla(
@@ -93,6 +120,7 @@ def evaluate_sla(
     requests: pd.DataFrame,
     index: int = 0,
     fault_windows: Sequence[Mapping[str, Any]] = (),
+    sessions: SessionsHeld | None = None,
 ) -> SlaResult:
     """Evaluate one SLA against the requests table (see the module docstring for semantics)."""
     if not isinstance(sla, Mapping):
@@ -103,6 +131,10 @@ def evaluate_sla(
         return _evaluate_latency(name, sla, requests)
     if kind == "error_rate":
         return _evaluate_error_rate(name, sla, requests)
+    if kind == "availability":
+        return _evaluate_availability(name, sla, requests)
+    if kind == "sessions_held":
+        return _evaluate_sessions(name, sla, sessions)
     if kind in _BREAKER_KINDS:
         return _evaluate_breaker(name, kind, sla, fault_windows)
     return SlaResult(name, kind, False, None, None, "", f"unknown SLA kind {kind!r}: cannot evaluate it")
@@ -126,14 +158,18 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value:.3g} s" if abs(value) < 100 else f"{value:.0f} s"
     if unit == "ratio":
         return f"{value * 100:.3g}%"
+    if unit == "sessions":
+        return f"{value:.0f} sessions"
     return f"{value:.4g}"
 
 
-def format_threshold(result: SlaResult) -> str:
-    """Format an SLA's threshold as the condition it sets (``<= 1 s``)."""
-    if result.threshold is None:
+def format_threshold(result: SlaResult | Mapping[str, Any]) -> str:
+    """Format an SLA's threshold as the condition it sets (``<= 1 s``, ``>= 99.9%``); a result or its dict."""
+    entry = result.to_dict() if isinstance(result, SlaResult) else result
+    threshold = entry.get("threshold")
+    if threshold is None:
         return "n/a"
-    return f"<= {format_value(result.threshold, result.unit)}"
+    return f"{entry.get('comparison') or '<='} {format_value(threshold, str(entry.get('unit') or ''))}"
 
 
 def _select(requests: pd.DataFrame, sla: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
@@ -184,18 +220,78 @@ def _evaluate_error_rate(name: str, sla: Mapping[str, Any], requests: pd.DataFra
         return SlaResult(name, "error_rate", False, None, None, "ratio", str(exc))
     selected, scope = _select(requests, sla)
     counts = error_counts(selected)
-    total = sum(counts.values())
+    not_started = 0
+    if sla.get("include_dropped"):
+        try:
+            not_started = count_not_started(selected)
+        except ValueError as exc:
+            return SlaResult(name, "error_rate", False, None, max_ratio, "ratio", str(exc) + scope)
+    total = sum(counts.values()) + not_started
     if total == 0:
         return SlaResult(name, "error_rate", False, None, max_ratio, "ratio", NO_DATA + scope)
-    failed = counts["error"] + counts["timeout"]
+    failed = counts["error"] + counts["timeout"] + not_started
     measured = failed / total
     passed = measured <= max_ratio
+    dropped = f" + {not_started} not started" if sla.get("include_dropped") else ""
     detail = (
-        f"{counts['error']} error + {counts['timeout']} timeout of {total} requests{scope}"
+        f"{counts['error']} error + {counts['timeout']} timeout{dropped} of {total} requests{scope}"
         f" = {format_value(measured, 'ratio')}"
         f" ({'within' if passed else 'over'} {format_value(max_ratio, 'ratio')})"
     )
     return SlaResult(name, "error_rate", passed, measured, max_ratio, "ratio", detail)
+
+
+def count_not_started(requests: pd.DataFrame) -> int:
+    """How many requests are open-model arrivals that never started (``dropped``, ``not_started``).
+
+    Raises:
+        ValueError: there are dropped requests but no ``drop_reason`` column to tell
+            arrivals that never started from requests cut short.
+    """
+    dropped = requests["outcome"] == "dropped"
+    if not bool(dropped.any()):
+        return 0
+    if "drop_reason" not in requests.columns:
+        message = (
+            f"no data: {int(dropped.sum())} dropped request(s) but no drop_reason column "
+            "(a run directory from before it existed?), so arrivals that never started cannot be "
+            "told from requests cut short"
+        )
+        raise ValueError(message)
+    return int((dropped & (requests["drop_reason"].astype(str) == "not_started")).sum())
+
+
+def _evaluate_availability(name: str, sla: Mapping[str, Any], requests: pd.DataFrame) -> SlaResult:
+    try:
+        min_ratio = _threshold(sla, "min_ratio")
+    except ValueError as exc:
+        return SlaResult(name, "availability", False, None, None, "ratio", str(exc), ">=")
+    selected, scope = _select(requests, sla)
+    counts = error_counts(selected)
+    total = sum(counts.values())
+    if total == 0:
+        return SlaResult(name, "availability", False, None, min_ratio, "ratio", NO_DATA + scope, ">=")
+    measured = counts["ok"] / total
+    passed = measured >= min_ratio
+    detail = (
+        f"{counts['ok']} ok of {total} requests{scope} = {format_value(measured, 'ratio')}"
+        f" ({'at or above' if passed else 'under'} {format_value(min_ratio, 'ratio')})"
+    )
+    return SlaResult(name, "availability", passed, measured, min_ratio, "ratio", detail, ">=")
+
+
+def _evaluate_sessions(name: str, sla: Mapping[str, Any], sessions: SessionsHeld | None) -> SlaResult:
+    try:
+        wanted = _threshold(sla, "min_sessions")
+    except ValueError as exc:
+        return SlaResult(name, "sessions_held", False, None, None, "sessions", str(exc), ">=")
+    if sessions is None or sessions.min_sessions is None:
+        why = sessions.detail if sessions is not None else "sessions in flight were not computed"
+        return SlaResult(name, "sessions_held", False, None, wanted, "sessions", f"no data: {why}", ">=")
+    measured = sessions.min_sessions
+    passed = measured >= wanted
+    detail = f"{sessions.detail} ({'at or above' if passed else 'under'} {wanted:.0f})"
+    return SlaResult(name, "sessions_held", passed, measured, wanted, "sessions", detail, ">=")
 
 
 def _evaluate_breaker(

@@ -6,11 +6,30 @@ CLI's verdict block are rendered from it, so the three never disagree. Shape
 
     {"schema_version": 1, "run_id", "scenario", "status", "reason",
      "verdict": "pass" | "fail" | "error", "exit_code": 0 | 1 | 3,
+     "verdict_reasons": [why the verdict is not pass, most important first; [] on pass],
+     "trustworthy": false when the load generator was saturated (see load_generator),
      "t0": load start (epoch s) that relative times count from, or null,
-     "slas": [{"name", "kind", "passed", "measured", "threshold", "unit", "detail"}],
-     "requests": {"total", "by_outcome": {outcome: n}, "error_rate", "duration_s",
+     "slas": [{"name", "kind", "passed", "measured", "threshold", "unit", "detail", "comparison"}],
+     "warmup": {"warmup_s", "t_end", "t_end_rel_s", "requests_excluded", "by_outcome"},
+     "requests": {"total", "by_outcome": {outcome: n}, "dropped_by_reason": {reason: n} (when
+                  recorded), "error_rate", "duration_s" (after the warm-up), "load_duration_s",
                   "throughput_rps", "latency_s": {count, mean, min, p50, p90, p95, p99, max},
                   "latency_corrected_s": {the same keys, corrected for coordinated omission}},
+     "load_generator": {"saturated": bool | null, "max_cpu_percent", "p90_cpu_percent",
+                        "processes": {process: {"samples", "busy_samples", "busy_share",
+                        "max_cpu_percent", "p90_cpu_percent", "mean_cpu_percent", "saturated"}},
+                        "detail", "rule", "host": {"cpu_count", "seconds", "busy_seconds",
+                        "max_percent", "p50_percent", "busy"} | null},
+     "sessions": {"column", "peak_target", "ramp_end_s", "ramp_end_source", "window_start_s",
+                  "window_end_s", "seconds", "min_after_ramp_up", "max_after_ramp_up", "detail"},
+     "capacity": {"steps": [{"index", "users", "t_start", "t_end", "t_start_rel_s", "t_end_rel_s",
+                  "played", "requests", "completed", "rps", "p50_s", "p95_s", "p99_s", "error_rate",
+                  "held", "failed_slas", "slas", "generator_saturated"}], "capacity_users",
+                  "capacity_rps", "broke_at_users", "knee_users", "generator_saturated_at_users",
+                  "trustworthy", "slas_checked_per_step", "detail", "knee_definition"} | null,
+     "open_model": {"arrivals", "started_sessions", "not_started", "not_started_ratio",
+                    "arrival_rate_per_s", "planned_arrival_rate_per_s", "max_sessions",
+                    "drop_reason_recorded"} | null,
      "availability": ok / (ok + error + timeout) | null,
      "error_budget": {"sla", "request", "allowed_error_rate", "error_rate", "failed_requests",
                       "allowed_failed_requests", "consumed", "remaining", "exhausted"} | null,
@@ -39,12 +58,19 @@ CLI's verdict block are rendered from it, so the three never disagree. Shape
      "samples": {process: {"count", "cpu_percent_mean", "rss_bytes_max"}},
      "warnings": [str]}
 
+Every headline figure (``requests``, ``by_name``, ``availability``,
+``error_budget``, ``percentiles``) and every SLA counts only the requests started
+after the warm-up (:mod:`reports.warmup`); ``warmup`` says how many were left out.
 Latency figures are over requests whose outcome is not ``dropped``; throughput is
-those requests per second of load (``load_t_end - load_t_start`` from run.json,
-else the span of the requests). Missing numbers are ``null``, never NaN.
+those requests per second of measured load (``load_t_end - load_t_start`` from
+run.json less the warm-up, else the span of the requests). :mod:`reports.scale`
+defines the load blocks. Missing numbers are ``null``, never NaN.
 :mod:`reports.analysis` defines the percentile, availability and error-budget
 figures, :mod:`reports.breaker_check` the breaker checks and :mod:`reports.recovery`
-the fault-window figures. A failed breaker check fails the verdict as an SLA does.
+the fault-window figures. A failed breaker check fails the verdict as an SLA does,
+and so does an untrustworthy run (a saturated load generator) and a capacity
+search whose first step already broke; in a capacity run the generator counts
+only at or below the capacity found (:mod:`reports.capacity`).
 """
 
 from __future__ import annotations
@@ -60,9 +86,18 @@ from reports.analysis import BreakerAnalysis, analyse_breakers, availability, er
 from reports.load import RunData
 from reports.locust_csv import LocustStats
 from reports.percentiles import is_finite_number, percentile, summarize_latency
+from reports.scale import LoadAnalysis, analyse_load
 from reports.sla import SlaResult, error_counts
+from reports.warmup import load_start
 
-__all__ = ["ERROR_STATUSES", "SCHEMA_VERSION", "build_summary", "decide_verdict", "time_origin"]
+__all__ = [
+    "ERROR_STATUSES",
+    "SCHEMA_VERSION",
+    "build_summary",
+    "decide_verdict",
+    "failure_reasons",
+    "time_origin",
+]
 
 SCHEMA_VERSION = 1
 ERROR_STATUSES = frozenset({"failed", "interrupted", "running"})
@@ -72,33 +107,59 @@ _KNOWN_OUTCOMES = ("ok", "error", "timeout", "dropped")
 
 
 def decide_verdict(
-    status: str, results: Sequence[SlaResult], breaker_checks: Sequence[Mapping[str, Any]] = ()
+    status: str,
+    results: Sequence[SlaResult],
+    breaker_checks: Sequence[Mapping[str, Any]] = (),
+    load_failures: Sequence[str] = (),
 ) -> tuple[str, int]:
     """Return ``(verdict, exit_code)``: ``error``/3 for a broken run, else ``pass``/0 or ``fail``/1.
 
     A run that failed, was interrupted or never finished (``running``) gets
     ``error`` whatever its SLAs say: its figures cover less than the scenario asked
     for. Otherwise every SLA and every breaker check must hold (a breaker that
-    broke its own contract fails the run like a missed SLA); a scenario without
-    SLAs passes on its breaker checks.
+    broke its own contract fails the run like a missed SLA), and the load must
+    raise no failure (``load_failures``: an untrustworthy run, a capacity search
+    without a capacity); a scenario without SLAs passes on the rest.
     """
     if status in ERROR_STATUSES:
         return "error", 3
-    if all(result.passed for result in results) and all(check["passed"] for check in breaker_checks):
+    if (
+        not load_failures
+        and all(result.passed for result in results)
+        and all(check["passed"] for check in breaker_checks)
+    ):
         return "pass", 0
     return "fail", 1
 
 
+def failure_reasons(
+    status: str,
+    reason: object,
+    load_failures: Sequence[str],
+    slas: Sequence[Mapping[str, Any]],
+    breaker_checks: Sequence[Mapping[str, Any]],
+) -> list[str]:
+    """Every reason the verdict is not PASS, most important first: a broken run; else the load's
+    failures (untrustworthy first), failed SLAs, failed breaker checks. Empty when it passes."""
+    if status in ERROR_STATUSES:
+        return [f"the run {status}" + (f": {reason}" if reason else "")]
+    reasons = list(load_failures)
+    reasons += [_failed(f"SLA {sla['name']!r}", sla.get("detail")) for sla in slas if not sla["passed"]]
+    reasons += [
+        _failed(f"breaker check {check['server']}: {check['name']}", check.get("detail"))
+        for check in breaker_checks
+        if not check["passed"]
+    ]
+    return reasons
+
+
+def _failed(what: str, detail: object) -> str:
+    return f"{what} failed: {detail}" if detail else f"{what} failed"
+
+
 def time_origin(run: RunData) -> float | None:
     """The instant relative times count from: load start, else first request, else run start."""
-    load_start = run.run_info.get("load_t_start")
-    if is_finite_number(load_start):
-        return float(load_start)
-    first_request = run.requests["t_start"].min()
-    if is_finite_number(first_request):
-        return float(first_request)
-    run_start = run.run_info.get("t_start")
-    return float(run_start) if is_finite_number(run_start) else None
+    return load_start(run)
 
 
 def build_summary(
@@ -107,20 +168,32 @@ def build_summary(
     locust: LocustStats | None = None,
     extra_warnings: Sequence[str] = (),
     breakers: BreakerAnalysis | None = None,
+    load: LoadAnalysis | None = None,
 ) -> dict[str, Any]:
     """Assemble the ``summary.json`` document (see the module docstring for its shape).
 
-    ``breakers`` is the run's breaker verification when the caller already has it
-    (it also feeds the breaker SLAs); otherwise it is computed here.
+    ``breakers`` is the run's breaker verification and ``load`` its load analysis
+    when the caller already has them (they also feed the SLAs); otherwise they are
+    computed here. ``results`` should have been evaluated on ``load.measured``.
     """
     status = str(run.run_info.get("status") or "unknown")
     t0 = time_origin(run)
     breakers = breakers if breakers is not None else analyse_breakers(run)
+    load = load if load is not None else analyse_load(run)
     breaker_checks = breakers.check_dicts(t0)
-    verdict, exit_code = decide_verdict(status, results, breaker_checks)
-    warnings = [*run.warnings, *extra_warnings, *breakers.warnings, *_request_warnings(run.requests)]
-    requests = _requests_summary(run)
-    percentiles, correction = percentile_figures(run, t0, requests["duration_s"])
+    load_failures = load.verdict_failures()
+    verdict, exit_code = decide_verdict(status, results, breaker_checks, load_failures)
+    slas = [result.to_dict() for result in results]
+    warnings = [
+        *run.warnings,
+        *extra_warnings,
+        *breakers.warnings,
+        *load.warnings(),
+        *_request_warnings(run.requests),
+    ]
+    measured = load.measured
+    requests = _requests_summary(measured, load)
+    percentiles, correction = percentile_figures(run, t0, requests["duration_s"], measured)
     requests["latency_corrected_s"] = dict(correction.summary)
     summary: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -130,15 +203,19 @@ def build_summary(
         "reason": run.run_info.get("reason"),
         "verdict": verdict,
         "exit_code": exit_code,
+        "verdict_reasons": failure_reasons(
+            status, run.run_info.get("reason"), load_failures, slas, breaker_checks
+        ),
+        "trustworthy": load.trustworthy,
         "t0": t0,
-        "slas": [result.to_dict() for result in results],
+        "slas": slas,
         "requests": requests,
-        "availability": availability(run.requests),
-        "error_budget": error_budget(run.scenario.get("slas"), run.requests),
+        "availability": availability(measured),
+        "error_budget": error_budget(run.scenario.get("slas"), measured),
         "percentiles": percentiles,
         "by_name": {
             (str(name) if isinstance(name, str) else "(no name)"): _request_group(group)
-            for name, group in run.requests.groupby("name", sort=True, dropna=False)
+            for name, group in measured.groupby("name", sort=True, dropna=False)
         },
         "calls": _calls_summary(run.calls),
         "breaker": _breaker_summary(run.breaker, run.calls, t0),
@@ -148,6 +225,7 @@ def build_summary(
         "faults": _faults_summary(run.faults, t0),
         "locust": locust.to_dict() if locust is not None else None,
         "samples": _samples_summary(run.samples),
+        **load.blocks(t0),
         "warnings": warnings,
     }
     safe: dict[str, Any] = json_safe(summary)
@@ -176,12 +254,17 @@ def json_safe(value: Any) -> Any:
 def _request_group(frame: pd.DataFrame) -> dict[str, Any]:
     counts = error_counts(frame)
     counted = sum(counts.values())
-    return {
+    group: dict[str, Any] = {
         "total": len(frame),
         "by_outcome": _outcome_counts(frame),
         "error_rate": (counts["error"] + counts["timeout"]) / counted if counted else None,
         "latency_s": summarize_latency(_completed_latencies(frame)),
     }
+    if "drop_reason" in frame.columns:
+        dropped = frame.loc[frame["outcome"] == "dropped", "drop_reason"]
+        reasons = dropped.map(lambda r: r if isinstance(r, str) and r else "unknown").value_counts()
+        group["dropped_by_reason"] = {str(r): int(n) for r, n in reasons.sort_index().items()}
+    return group
 
 
 def _outcome_counts(frame: pd.DataFrame) -> dict[str, int]:
@@ -192,12 +275,18 @@ def _outcome_counts(frame: pd.DataFrame) -> dict[str, int]:
     return counts
 
 
-def _requests_summary(run: RunData) -> dict[str, Any]:
-    frame = run.requests
-    summary = _request_group(frame)
-    duration = _load_duration(run)
+def _requests_summary(measured: pd.DataFrame, load: LoadAnalysis) -> dict[str, Any]:
+    summary = _request_group(measured)
+    duration = load.duration_s()
+    if duration is None:
+        duration = _span(measured)
     completed = summary["latency_s"]["count"]
     summary["duration_s"] = duration
+    summary["load_duration_s"] = (
+        load.end - load.origin
+        if load.end is not None and load.origin is not None and load.end > load.origin
+        else duration
+    )
     summary["throughput_rps"] = completed / duration if duration else None
     return summary
 
@@ -207,12 +296,9 @@ def _completed_latencies(frame: pd.DataFrame) -> np.ndarray[Any, np.dtype[np.flo
     return latencies.dropna().to_numpy(dtype=np.float64)
 
 
-def _load_duration(run: RunData) -> float | None:
-    """Seconds of load: from run.json when it has both ends, else the span of the requests."""
-    start, end = run.run_info.get("load_t_start"), run.run_info.get("load_t_end")
-    if is_finite_number(start) and is_finite_number(end) and float(end) > float(start):
-        return float(end) - float(start)
-    frame = run.requests.dropna(subset=["t_start"])
+def _span(requests: pd.DataFrame) -> float | None:
+    """Seconds from the first request's start to the last one's end (when run.json lacks the load's ends)."""
+    frame = requests.dropna(subset=["t_start"])
     if frame.empty:
         return None
     first = float(frame["t_start"].min())
@@ -280,8 +366,10 @@ def _faults_summary(faults: pd.DataFrame, t0: float | None) -> list[dict[str, An
 
 
 def _samples_summary(samples: pd.DataFrame) -> dict[str, Any]:
+    """CPU and memory per process, from the resource rows (Locust's own gauge rows carry neither)."""
     summary: dict[str, Any] = {}
-    for process, group in samples.groupby("process", sort=True):
+    resources = samples.loc[samples["cpu_percent"].notna() | samples["rss_bytes"].notna()]
+    for process, group in resources.groupby("process", sort=True):
         cpu = group["cpu_percent"].dropna()
         rss = group["rss_bytes"].dropna()
         summary[str(process)] = {

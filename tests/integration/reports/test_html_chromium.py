@@ -175,6 +175,105 @@ def test_the_report_opens_offline_with_every_chart_painted_and_a_clean_console(t
         assert image["colors"] > 50, f"the chart looks blank on screen: {image}"
 
 
+def write_capacity_run(run_dir: Path) -> Path:
+    """A capacity search of 4 steps with Locust session samples and a saturated last step."""
+    rng = random.Random(11)
+    events = run_dir / "events"
+    events.mkdir(parents=True)
+    scenario = {
+        "version": 1,
+        "name": "capacity",
+        "load": {
+            "spawn_rate": 100,
+            "capacity": {
+                "start_users": 20,
+                "step_users": 20,
+                "max_users": 80,
+                "step_duration_s": 10,
+                "settle_s": 2,
+            },
+        },
+        "slas": [
+            {"name": "p95 under 250 ms", "kind": "latency", "percentile": 95, "max_s": 0.25},
+            {"name": "available", "kind": "availability", "min_ratio": 0.99},
+            {"name": "held 15", "kind": "sessions_held", "min_sessions": 15},
+        ],
+    }
+    (run_dir / "scenario.yaml").write_text(yaml.safe_dump(scenario), encoding="utf-8")
+    run_info = {"run_id": run_dir.name, "status": "completed", "load_t_start": T0, "load_t_end": T0 + 40}
+    (run_dir / "run.json").write_text(json.dumps(run_info), encoding="utf-8")
+    (run_dir / "environment.json").write_text(json.dumps({"cpu_count": 2}), encoding="utf-8")
+    requests: list[dict[str, Any]] = []
+    samples: list[dict[str, Any]] = []
+    for step, users in enumerate((20, 40, 60, 80)):
+        rps, scale = min(users, 55) * 2.0, 0.05 * max(1.0, users / 45) ** 3
+        for i in range(int(rps * 10)):
+            start = T0 + step * 10 + i / rps
+            requests.append(
+                {
+                    "t_start": start,
+                    "t_intended": start,
+                    "latency_s": rng.lognormvariate(0, 0.3) * scale,
+                    "session_id": f"s{i % users}",
+                    "name": "agent_turn",
+                    "outcome": "ok",
+                    "status": 200,
+                    "worker": "w1",
+                    "request_id": f"{step}-{i}",
+                }
+            )
+        for second in range(10):
+            t = T0 + step * 10 + second + 0.4
+            samples.append(
+                {
+                    "t": t,
+                    "process": "locust-w1",
+                    "pid": 5,
+                    "cpu_percent": 97.0 if step == 3 else 35.0,
+                    "rss_bytes": 80_000_000,
+                }
+            )
+            samples.append(
+                {
+                    "t": t,
+                    "process": "locust-w1",
+                    "worker": "w1",
+                    "locust_users": users,
+                    "sessions_in_flight": users - 1,
+                    "stage": step,
+                }
+            )
+            samples.append(
+                {"t": t, "process": "locust-master", "worker": "master", "target_users": users, "stage": step}
+            )
+    for table, rows in (("requests", requests), ("samples", samples)):
+        text = "".join(json.dumps(row) + "\n" for row in rows)
+        (events / f"{table}.test.jsonl").write_text(text, encoding="utf-8")
+    return run_dir
+
+
+def test_a_capacity_report_shows_its_chart_in_the_capacity_section_and_opens_cleanly(tmp_path: Path) -> None:
+    outcome = render_run(write_capacity_run(tmp_path / "run"))
+    assert outcome.html_path is not None
+    assert outcome.summary["capacity"]["capacity_users"] == 60
+    names = sorted(path.stem for path in outcome.html_path.parent.glob("*.png"))
+    assert "capacity" in names and "sessions_over_time" in names
+
+    seen = open_offline(outcome.html_path, tmp_path / "profile")
+
+    assert seen.errors == []
+    assert seen.requests == []
+    assert seen.title == "chaosbench: capacity — PASS"
+    assert len(seen.images) == len(names)
+    for image in seen.images:
+        assert image["decoded"] and image["complete"], image
+        assert (image["width"], image["height"]) == (1000, 500), image
+        assert image["colors"] > 50, f"the chart looks blank on screen: {image}"
+    page = outcome.html_path.read_text()
+    capacity = page[page.index('<section id="capacity">') :]
+    assert capacity.index('<figure id="chart-capacity">') < capacity.index("</section>")
+
+
 def test_a_report_without_charts_opens_cleanly_too(tmp_path: Path) -> None:
     outcome = render_run(write_run(tmp_path / "run", status="failed", with_events=False))
     assert outcome.html_path is not None

@@ -103,11 +103,17 @@ def make_run(tmp_path: Path) -> Callable[..., Path]:
         tables: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
         parquet: Iterable[str] = (),
         locust_csv: str | None = None,
+        scenario: Mapping[str, Any] | None = None,
+        environment: Mapping[str, Any] | None = None,
+        run_info: Mapping[str, Any] | None = None,
     ) -> Path:
+        """``scenario`` adds keys to scenario.yaml (e.g. ``load``), ``environment`` to environment.json,
+        ``run_info`` to run.json."""
         run_dir = tmp_path / name
         run_dir.mkdir()
-        scenario = {"version": 1, "name": "smoke", "seed": 42, "slas": DEFAULT_SLAS if slas is None else slas}
-        (run_dir / "scenario.yaml").write_text(yaml.safe_dump(scenario), encoding="utf-8")
+        document = {"version": 1, "name": "smoke", "seed": 42, "slas": DEFAULT_SLAS if slas is None else slas}
+        document.update(scenario or {})
+        (run_dir / "scenario.yaml").write_text(yaml.safe_dump(document), encoding="utf-8")
         if status is not None:
             run_info = {
                 "run_id": f"20240501-120000-{name}",
@@ -119,9 +125,11 @@ def make_run(tmp_path: Path) -> Callable[..., Path]:
                 "load_t_start": T0,
                 "load_t_end": T0 + 10.0,
                 "processes": [{"name": "gateway", "pid": 123, "exit_code": 0}],
+                **(run_info or {}),
             }
             (run_dir / "run.json").write_text(json.dumps(run_info), encoding="utf-8")
-        (run_dir / "environment.json").write_text(json.dumps({"python": "3.11"}), encoding="utf-8")
+        env = {"python": "3.11", **(environment or {})}
+        (run_dir / "environment.json").write_text(json.dumps(env), encoding="utf-8")
         events = run_dir / "events"
         events.mkdir()
         as_parquet = set(parquet)

@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import Phase, given, settings
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 
 from reports.breaker_check import CHECKS, verify_breakers, verify_server
 from reports.breaker_policy import BreakerSpec, breaker_specs
+from reports.breaker_trips import slowness_options
 from reports.recovery import fault_windows, recovery_figures
 from reports.sla import evaluate_sla
 
@@ -442,6 +444,66 @@ def test_a_sliding_window_opening_below_the_failure_rate_is_flagged() -> None:
     failed = check(calls, transitions, spec)
 
     assert "3 failed and 0 slow of the last 10 calls" in failed["opened_only_by_policy"][0]
+
+
+def half_open_probes(latencies: list[float]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Opened at 1.0 by 5 failures, half-open at 2.0, then ``ok`` probes of these latencies; the
+    breaker closes when the last one ends."""
+    calls = [call(0.1 * i, "tool_error", "closed", 0.01) for i in range(5)]
+    starts = [2.0 + 0.1 * i for i in range(len(latencies))]
+    calls += [call(t, "ok", "half_open", latency) for t, latency in zip(starts, latencies, strict=True)]
+    end = starts[-1] + latencies[-1]
+    transitions = [
+        move(0.41, "closed", "open"),
+        move(2.0, "open", "half_open"),
+        move(end, "half_open", "closed"),
+    ]
+    return calls, transitions
+
+
+SLOW_PROBES = BreakerSpec(
+    policy="sliding_window",
+    window_size=5,
+    minimum_number_of_calls=5,
+    failure_rate_threshold=50.0,
+    slow_call_duration_s=0.2,
+    slow_call_rate_threshold=50.0,
+    permitted_number_of_calls_in_half_open=5,
+    half_open_max_calls=5,
+    recovery_timeout_s=1.0,
+)
+
+
+def test_probes_of_uncertain_slowness_may_each_have_gone_either_way() -> None:
+    # Found by test_nothing_is_flagged_on_a_correct_log: the 2nd and 5th probes are a hair over the
+    # 0.2 s slow threshold (within the 5 ms the recorded latency may trail the breaker's timing). The
+    # breaker timed the 2nd as slow and the 5th as not, so 2 of 5 were slow (< 50%) and it closed on
+    # the 5th. Trying only "both slow" and "neither slow" flagged that as a violation.
+    calls, transitions = half_open_probes([0.2175, 0.2007, 0.1358, 0.1753, 0.2001])
+
+    assert check(calls, transitions, SLOW_PROBES) == {}
+
+
+def test_a_close_no_slowness_could_justify_is_still_flagged() -> None:
+    calls, transitions = half_open_probes([0.2175, 0.2300, 0.1358, 0.1753, 0.2300])  # 3 of 5 surely slow
+
+    failed = check(calls, transitions, SLOW_PROBES)
+
+    assert list(failed) == ["closed_only_by_policy"]
+
+
+def test_slowness_options_try_each_uncertain_probe_both_ways() -> None:
+    slow = np.array([True, False, False, False])
+    maybe = np.array([True, True, False, True])
+
+    options = {tuple(option.tolist()) for option in slowness_options(slow, maybe)}
+
+    assert options == {
+        (True, False, False, False),
+        (True, True, False, False),
+        (True, False, False, True),
+        (True, True, False, True),
+    }
 
 
 def test_every_kind_of_violation_is_found_in_one_log() -> None:

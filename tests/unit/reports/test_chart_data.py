@@ -168,7 +168,14 @@ def test_gauges_are_numeric_sample_columns_other_than_the_base_ones_and_counters
             "pool_sessions_open": [1],
             "never_set": [None],
             "label": ["x"],
+            "locust_users": [100],  # the Locust processes' own rows: drawn in the sessions chart
+            "sessions_in_flight": [90],
+            "target_users": [100],
+            "stage": [2],
+            "server_up": [1],
+            "reconnects": [3],
+            "pool_waiters": [0],
         }
     )
 
-    assert gauge_columns(samples) == ["agent_in_progress", "pool_sessions_open"]
+    assert gauge_columns(samples) == ["agent_in_progress", "pool_sessions_open", "pool_waiters"]

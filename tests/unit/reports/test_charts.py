@@ -30,6 +30,17 @@ CHART_FUNCTIONS: dict[str, ChartFunction] = {
     "pool_usage": charts.pool_usage,
     "cpu_per_process": charts.cpu_per_process,
     "latency_distribution": charts.latency_distribution,
+    "sessions_over_time": charts.sessions_over_time,
+    "capacity": charts.capacity_chart,
+}
+CAPACITY_LOAD = {
+    "capacity": {
+        "start_users": 10,
+        "step_users": 10,
+        "max_users": 30,
+        "step_duration_s": 1.5,
+        "settle_s": 0.25,
+    }
 }
 
 
@@ -101,12 +112,24 @@ def every_table(
         for second in range(10)
         for process, pid in (("orchestrator", 1), ("gateway", 2), (f"server-{servers[0]}", 3))
     ]
+    samples += [  # the Locust process's own rows: no CPU, session gauges and the shape's target
+        {
+            "t": T0 + second + 0.5,
+            "process": "locust-local",
+            "worker": "local",
+            "locust_users": 10 * (1 + second // 2),
+            "sessions_in_flight": 10 * (1 + second // 2) - 1,
+            "target_users": 10 * (1 + second // 2),
+            "stage": second // 2,
+        }
+        for second in range(10)
+    ]
     return {"requests": requests, "calls": calls, "breaker": breaker, "faults": faults, "samples": samples}
 
 
 @pytest.fixture
 def full_run(make_run: MakeRun, make_requests: MakeRequests) -> RunData:
-    return load_run(make_run(tables=every_table(make_requests)))
+    return load_run(make_run(tables=every_table(make_requests), scenario={"load": CAPACITY_LOAD}))
 
 
 @pytest.fixture
@@ -169,7 +192,8 @@ def test_latency_distribution_overlays_a_corrected_series(full_run: RunData, tmp
 def test_run_supplied_text_is_never_parsed_as_mathtext(
     make_run: MakeRun, make_requests: MakeRequests, tmp_path: Path
 ) -> None:
-    run = load_run(make_run(tables=every_table(make_requests, servers=(r"$\frac{a$", "$x^2$"))))
+    tables = every_table(make_requests, servers=(r"$\frac{a$", "$x^2$"))
+    run = load_run(make_run(tables=tables, scenario={"load": CAPACITY_LOAD}))
 
     outcome = render_charts(run, tmp_path)
 

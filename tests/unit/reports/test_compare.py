@@ -125,3 +125,18 @@ def test_the_cli_needs_two_runs_and_real_run_directories(make_run: MakeRun, tmp_
     assert main(["compare", str(base), "--out", str(tmp_path / "x")]) == 2
     assert main(["compare", str(base), str(tmp_path / "missing"), "--out", str(tmp_path / "y")]) == 2
     assert main(["compare"]) == 2
+
+
+def test_the_warmup_is_left_out_of_the_compared_figures(make_run: MakeRun) -> None:
+    warm = {"load": {"users": 5, "duration_s": 10, "warmup_s": 2}}
+    base = make_run("base", tables={"requests": requests(1000, 0.1, 0, seed=1)}, scenario=warm)
+    cold_start = make_run("cold", tables={"requests": requests(1000, 0.1, 200, seed=1)}, scenario=warm)
+
+    document, _ = compare_runs([base, cold_start], resamples=200)
+
+    assert [run["requests"] for run in document["runs"]] == [
+        800,
+        800,
+    ]  # the 200 errors were all in the warm-up
+    assert metric(document, "error_rate")["diff"] == 0
+    assert metric(document, "throughput_rps")["diff"] == 0

@@ -169,3 +169,36 @@ def test_no_requests_means_no_correction() -> None:
     correction = correct_for_coordinated_omission(requests)
 
     assert correction.model == "none" and correction.summary["count"] == 0
+
+
+def test_arrivals_that_never_started_stay_out_of_the_corrected_figures() -> None:
+    served = [
+        {
+            "t_start": T0 + i + 0.05,
+            "t_intended": T0 + i,
+            "latency_s": 0.1,
+            "session_id": f"s{i}",
+            "outcome": "ok",
+        }
+        for i in range(20)
+    ]
+    # Open model: an arrival that found every slot busy is one dropped row, latency 0, dropped long after
+    # it was meant to start. Counting it would add a 0 s raw latency and a 30 s corrected one.
+    not_started = [
+        {
+            "t_start": T0 + 40,
+            "t_intended": T0 + 10,
+            "latency_s": 0.0,
+            "session_id": f"x{i}",
+            "outcome": "dropped",
+        }
+        for i in range(5)
+    ]
+
+    alone = correct_for_coordinated_omission(_frame(served))
+    mixed = correct_for_coordinated_omission(_frame(served + not_started))
+
+    assert mixed.model == "open"
+    assert mixed.summary == alone.summary
+    assert mixed.summary["count"] == 20
+    assert mixed.summary["max"] == pytest.approx(0.15)

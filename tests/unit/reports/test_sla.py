@@ -177,6 +177,7 @@ def test_result_serialises_to_the_summary_shape() -> None:
         "threshold": 1.0,
         "unit": "s",
         "detail": "fine",
+        "comparison": "<=",
     }
 
 

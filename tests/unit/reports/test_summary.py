@@ -211,6 +211,8 @@ def test_rendered_summary_json_has_the_documented_top_level_keys(
         "reason",
         "verdict",
         "exit_code",
+        "verdict_reasons",
+        "trustworthy",
         "t0",
         "slas",
         "requests",
@@ -226,6 +228,11 @@ def test_rendered_summary_json_has_the_documented_top_level_keys(
         "faults",
         "locust",
         "samples",
+        "warmup",
+        "load_generator",
+        "sessions",
+        "capacity",
+        "open_model",
         "warnings",
     ]
     assert summary["schema_version"] == 1
