@@ -17,7 +17,7 @@ from harness.manager import ResilientMCPManager
 
 __all__ = ["GatewayMetrics"]
 
-BREAKER_STATE_VALUE = {"closed": 0, "open": 1, "half_open": 2}
+BREAKER_STATE_VALUE = {"closed": 0, "open": 1, "half_open": 2, "forced_open": 3, "disabled": 4}
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
@@ -36,7 +36,7 @@ class _ManagerCollector(Collector):
         yield calls
         state = GaugeMetricFamily(
             "circuit_breaker_state",
-            "Breaker state per server (0 closed, 1 open, 2 half-open)",
+            "Breaker state per server (0 closed, 1 open, 2 half-open, 3 forced open, 4 disabled)",
             labels=["server"],
         )
         health = GaugeMetricFamily(

@@ -1,0 +1,92 @@
+"""Building keys, a verifier and a minter from settings and the environment.
+
+The key set is the union of ``auth.keys`` (files named in the config) and the
+environment's keys (:class:`harness.envconfig.GatewayEnvironment`; kids ``hs256``
+and ``rs256``). The gateway (verifying), ``python -m harness.auth mint`` and the
+load generator (minting) all build their keys here, so they agree.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from harness.auth.keys import JwtKey, KeySet, load_key, read_key_file
+from harness.auth.minter import TokenMinter
+from harness.auth.settings import AuthSettings, KeySettings
+from harness.auth.tokens import TokenVerifier
+from harness.envconfig import GatewayEnvironment, gateway_environment
+from harness.errors import ConfigError
+
+__all__ = ["ENV_HS256_KID", "ENV_RS256_KID", "keyset_from", "minter_from", "verifier_from"]
+
+ENV_HS256_KID = "hs256"
+ENV_RS256_KID = "rs256"
+
+
+def keyset_from(configured: Sequence[KeySettings], env: GatewayEnvironment) -> KeySet:
+    """Every trusted key. Raises :class:`ConfigError` for an unreadable or unusable key, or none at all."""
+    keys: list[JwtKey] = [
+        load_key(
+            k.kid, k.algorithm, read_key_file(k.file, f"auth.keys[{k.kid}]"), f"auth.keys[{k.kid}] ({k.file})"
+        )
+        for k in configured
+    ]
+    if env.jwt_secret is not None and env.jwt_secret_file is not None:
+        raise ConfigError("set CHAOSBENCH_JWT_SECRET or CHAOSBENCH_JWT_SECRET_FILE, not both")
+    if env.jwt_secret is not None:
+        keys.append(load_key(ENV_HS256_KID, "HS256", env.jwt_secret.encode("utf-8"), "CHAOSBENCH_JWT_SECRET"))
+    if env.jwt_secret_file is not None:
+        path = Path(env.jwt_secret_file)
+        material = read_key_file(path, "CHAOSBENCH_JWT_SECRET_FILE")
+        keys.append(load_key(ENV_HS256_KID, "HS256", material, f"CHAOSBENCH_JWT_SECRET_FILE ({path})"))
+    # A private key verifies too, so with both set the private one is the rs256 key.
+    rsa_var, rsa_file = (
+        ("CHAOSBENCH_JWT_PRIVATE_KEY_FILE", env.jwt_private_key_file)
+        if env.jwt_private_key_file is not None
+        else ("CHAOSBENCH_JWT_PUBLIC_KEY_FILE", env.jwt_public_key_file)
+    )
+    if rsa_file is not None:
+        material = read_key_file(Path(rsa_file), rsa_var)
+        keys.append(load_key(ENV_RS256_KID, "RS256", material, f"{rsa_var} ({rsa_file})"))
+    if not keys:
+        raise ConfigError(
+            "auth is enabled but there is no JWT key: set CHAOSBENCH_JWT_SECRET (or _SECRET_FILE) for HS256, "
+            "CHAOSBENCH_JWT_PUBLIC_KEY_FILE for RS256, or list files under auth.keys"
+        )
+    return KeySet(keys)
+
+
+def verifier_from(
+    settings: AuthSettings, env: GatewayEnvironment, *, clock: Callable[[], float] = time.time
+) -> TokenVerifier:
+    """The gateway's verifier for ``settings``. Raises :class:`ConfigError` (see :func:`keyset_from`)."""
+    return TokenVerifier(
+        keyset_from(settings.keys, env),
+        issuer=settings.issuer,
+        audience=settings.audience,
+        leeway_s=settings.leeway_s,
+        max_token_bytes=settings.max_token_bytes,
+        clock=clock,
+    )
+
+
+def minter_from(
+    settings: AuthSettings | None = None,
+    environ: Mapping[str, str] | GatewayEnvironment | None = None,
+    *,
+    kid: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> TokenMinter:
+    """A minter with the first key that can sign (``kid``'s if given), for ``settings``' issuer,
+    audience and ``token_ttl_s``. Raises :class:`ConfigError` when no key can sign."""
+    settings = settings or AuthSettings()
+    if environ is None:
+        environ = os.environ
+    env = environ if isinstance(environ, GatewayEnvironment) else gateway_environment(environ)
+    key = keyset_from(settings.keys, env).signing(kid)
+    return TokenMinter(
+        key, issuer=settings.issuer, audience=settings.audience, ttl_s=settings.token_ttl_s, clock=clock
+    )
