@@ -79,6 +79,7 @@ class AuditLog(AuditSink):
         queue_size: int = 10_000,
         clock: Callable[[], float] = time.time,
         errlog: TextIO | None = None,
+        autostart: bool = True,
     ) -> None:
         if max_bytes < 1 or backup_count < 0 or queue_size < 1:
             raise ValueError(
@@ -101,6 +102,11 @@ class AuditLog(AuditSink):
         self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - owned by the writer
         self._size = self._file.tell()
         self._thread = threading.Thread(target=self._run, name=f"audit-writer:{path.name}", daemon=True)
+        if autostart:
+            self._thread.start()
+
+    def start(self) -> None:
+        """Start the writer (only needed with ``autostart=False``, which tests use to fill the queue)."""
         self._thread.start()
 
     def record(self, event: str, **fields: Any) -> bool:
@@ -127,7 +133,10 @@ class AuditLog(AuditSink):
     def close(self, timeout_s: float = 5.0) -> None:
         """Write what is queued (at most ``timeout_s``), stop the writer and close the file."""
         self._stopping.set()
-        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        elif self._thread.ident is None:
+            self._file.close()  # never started
 
     # -- the writer thread -------------------------------------------------------------------
 

@@ -129,7 +129,7 @@ class TokenVerifier:
     def _key_for(self, token: str) -> JwtKey:
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError as exc:
+        except jwt.InvalidTokenError as exc:  # DecodeError, or a header field of the wrong type
             raise AuthenticationError("malformed_token", f"cannot read the token header: {exc}") from None
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self._keys.algorithms:
