@@ -53,7 +53,7 @@ def keyset_from(configured: Sequence[KeySettings], env: GatewayEnvironment) -> K
         keys.append(load_key(ENV_RS256_KID, "RS256", material, f"{rsa_var} ({rsa_file})"))
     if not keys:
         raise ConfigError(
-            "auth is enabled but there is no JWT key: set CHAOSBENCH_JWT_SECRET (or _SECRET_FILE) for HS256, "
+            "no JWT key configured: set CHAOSBENCH_JWT_SECRET (or _SECRET_FILE) for HS256, "
             "CHAOSBENCH_JWT_PUBLIC_KEY_FILE for RS256, or list files under auth.keys"
         )
     return KeySet(keys)
