@@ -69,6 +69,7 @@ def verifier_from(
         audience=settings.audience,
         leeway_s=settings.leeway_s,
         max_token_bytes=settings.max_token_bytes,
+        cache_size=settings.verify_cache_size,
         clock=clock,
     )
 

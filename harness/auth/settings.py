@@ -74,6 +74,7 @@ class AuthSettings(_Model):
     audience: str = Field(default="chaosbench-gateway", min_length=1)
     leeway_s: float = Field(default=0.0, ge=0, le=600)
     max_token_bytes: int = Field(default=8192, ge=256, le=65536)
+    verify_cache_size: int = Field(default=4096, ge=0, le=1_000_000)  # verified tokens remembered; 0: none
     token_ttl_s: float = Field(default=3600.0, gt=0)  # lifetime of the tokens the harness mints
     keys: list[KeySettings] = Field(default_factory=list)
     roles: dict[str, list[str]] | None = None  # role -> permissions; None: the default roles

@@ -21,11 +21,22 @@ The key is chosen from the trusted set before PyJWT runs, and PyJWT is told the
 one algorithm pinned to that key, so a token cannot choose how it is verified.
 Times are checked here against an injected ``clock`` (PyJWT's own time checks
 are off), so tests need no sleeps.
+
+A session presents the same token on every turn, so a token that verified is
+remembered (by its SHA-256, at most ``cache_size`` tokens, least recently used
+first out): the same bytes again skip the parsing and the signature check, never
+the time checks, which run on every request. Failures are never remembered.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import json
+import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +65,8 @@ FAILURE_REASONS = (
 )
 MAX_ROLES = 32
 MAX_CLAIM_CHARS = 256
+MAX_HEADER_CHARS = 1024
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 class AuthenticationError(ChaosbenchError):
@@ -89,16 +102,21 @@ class TokenVerifier:
         audience: str,
         leeway_s: float = 0.0,
         max_token_bytes: int = 8192,
+        cache_size: int = 4096,
         clock: Callable[[], float] = time.time,
     ) -> None:
         if len(keys) == 0:
             raise ValueError("a TokenVerifier needs at least one key")
+        if cache_size < 0:
+            raise ValueError(f"cache_size must be >= 0, got {cache_size}")
         self._keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway_s = leeway_s
         self.max_token_bytes = max_token_bytes
+        self.cache_size = cache_size
         self._clock = clock
+        self._verified: OrderedDict[bytes, tuple[Principal, dict[str, Any]]] = OrderedDict()
 
     def verify_header(self, authorization: str | None) -> Principal:
         """Verify an ``Authorization`` header value. Raises :class:`AuthenticationError`."""
@@ -121,16 +139,25 @@ class TokenVerifier:
             raise AuthenticationError(
                 "token_too_large", f"token is {size} bytes; at most {self.max_token_bytes}"
             )
+        digest = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        remembered = self._verified.get(digest)
+        if remembered is not None:
+            self._verified.move_to_end(digest)
+            principal, times = remembered
+            self._check_times(times)
+            return principal
         key = self._key_for(token)
         claims = self._decode(token, key)
         self._check_times(claims)
-        return _principal(claims, key)
+        principal = _principal(claims, key)
+        if self.cache_size:
+            self._verified[digest] = (principal, {k: claims.get(k) for k in ("exp", "nbf", "iat")})
+            if len(self._verified) > self.cache_size:
+                self._verified.popitem(last=False)
+        return principal
 
     def _key_for(self, token: str) -> JwtKey:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.InvalidTokenError as exc:  # DecodeError, or a header field of the wrong type
-            raise AuthenticationError("malformed_token", f"cannot read the token header: {exc}") from None
+        header = _header(token)
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self._keys.algorithms:
             raise AuthenticationError(
@@ -191,18 +218,36 @@ class TokenVerifier:
         if now >= exp + self.leeway_s:
             raise AuthenticationError("expired", f"the token expired {now - exp:.0f}s ago")
         for name in ("nbf", "iat"):
+            if claims.get(name) is None:
+                continue
             value = _number(claims, name)
-            if value is not None and now < value - self.leeway_s:
+            assert value is not None
+            if now < value - self.leeway_s:
                 raise AuthenticationError(
                     "not_yet_valid", f"{name} is {value - now:.0f}s in the future (leeway {self.leeway_s:g}s)"
                 )
+
+
+def _header(token: str) -> dict[str, Any]:
+    """The JOSE header, read strictly (PyJWT reads it again, with the signature, once the key is chosen)."""
+    segment, dot, _ = token.partition(".")
+    if not dot or len(segment) > MAX_HEADER_CHARS or not _B64URL.fullmatch(segment) or len(segment) % 4 == 1:
+        raise AuthenticationError("malformed_token", "the header is not a base64url segment")
+    try:
+        header = json.loads(base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4)))
+    except (ValueError, binascii.Error) as exc:  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        raise AuthenticationError("malformed_token", f"cannot read the token header: {exc}") from None
+    if not isinstance(header, dict):
+        raise AuthenticationError("malformed_token", "the header is not a JSON object")
+    return header
 
 
 def _number(claims: dict[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+    # type() rather than isinstance: bool is an int subclass, and this runs on every request.
+    if type(value) not in (int, float) or value != value:
         raise AuthenticationError("invalid_claim", f"{name} must be a NumericDate (seconds), got {value!r}")
     return float(value)
 

@@ -150,7 +150,7 @@ class GatewaySecurity:
                 org_id=principal.org_id,
                 kid=principal.key_id,
                 request_id=request_id,
-                path=request.url.path,
+                path=request.scope.get("path", ""),
             )
             if principal.session_id != session_id:
                 reason = f"the token is for session {principal.session_id!r}, not {session_id!r}"
@@ -249,7 +249,7 @@ class GatewaySecurity:
             detail=exc.detail[:300],
             claimed_user=_claimed_user(header, exc.reason),
             request_id=request_id,
-            path=request.url.path,
+            path=request.scope.get("path", ""),
             client=request.client.host if request.client else "",
         )
         log.info("authentication failed", extra={"reason": exc.reason, "detail": exc.detail[:300]})

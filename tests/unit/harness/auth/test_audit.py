@@ -15,7 +15,7 @@ def lines(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
-def test_events_are_written_as_sorted_json_lines(tmp_path: Path) -> None:
+def test_events_are_written_as_json_lines_time_and_event_first(tmp_path: Path) -> None:
     log = AuditLog(tmp_path / "audit.jsonl", clock=lambda: 5.0)
     assert log.record("grant", user="alice", server="weather", tool="get_forecast", permission="weather:read")
     log.close()
@@ -28,7 +28,7 @@ def test_events_are_written_as_sorted_json_lines(tmp_path: Path) -> None:
         "tool": "get_forecast",
         "user": "alice",
     }
-    assert (tmp_path / "audit.jsonl").read_text().startswith('{"event":"grant","permission"')
+    assert (tmp_path / "audit.jsonl").read_text().startswith('{"t":5.0,"event":"grant","user":"alice"')
     assert log.written == 1 and log.dropped == 0
 
 

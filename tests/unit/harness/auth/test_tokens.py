@@ -328,3 +328,55 @@ def test_changing_any_payload_character_breaks_the_token(data: st.DataObject) ->
     new = data.draw(st.sampled_from(B64).filter(lambda c: c != payload[i]), label="character")
     forged = f"{head}.{payload[:i]}{new}{payload[i + 1 :]}.{signature}"
     assert reason_of(lambda: verifier([hs_key()]).verify(forged)) in ("bad_signature", "malformed_token")
+
+
+# -- the verified-token cache ---------------------------------------------------------------------
+
+
+def counting_decode(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls = [0]
+    real = jwt.decode
+
+    def decode(*args: object, **kwargs: object) -> object:
+        calls[0] += 1
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(jwt, "decode", decode)
+    return calls
+
+
+def test_a_token_seen_before_skips_the_signature_check_but_never_the_time_checks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls = counting_decode(monkeypatch)
+    clock = Clock(NOW)
+    v = verifier([hs_key()], clock)
+    token = hs_token(claims(nbf=int(NOW)))
+    assert v.verify(token) == v.verify(token)
+    assert calls == [1]
+    clock.now = NOW + 600
+    assert reason_of(lambda: v.verify(token)) == "expired"
+    clock.now = NOW - 1
+    assert reason_of(lambda: v.verify(token)) == "not_yet_valid"
+
+
+def test_the_cache_is_bounded_and_can_be_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = counting_decode(monkeypatch)
+    v = verifier([hs_key()], cache_size=2)
+    tokens = [hs_token(claims(sub=f"u{i}")) for i in range(3)]
+    for token in [*tokens, tokens[2], tokens[1], tokens[0]]:
+        v.verify(token)
+    assert calls == [4]  # u0 was forgotten when u2 arrived; u2 and u1 were remembered
+    off = verifier([hs_key()], cache_size=0)
+    off.verify(tokens[0])
+    off.verify(tokens[0])
+    assert calls == [6]
+
+
+def test_a_refused_token_is_not_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = counting_decode(monkeypatch)
+    v = verifier([hs_key()])
+    token = hs_token(claims(iss="evil"))
+    for _ in range(2):
+        assert reason_of(lambda: v.verify(token)) == "wrong_issuer"
+    assert calls == [2]
