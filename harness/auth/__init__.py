@@ -22,7 +22,7 @@ from harness.auth.keys import (
     load_key,
     public_pem,
 )
-from harness.auth.loading import keyset_from, minter_from, verifier_from
+from harness.auth.loading import keyset_from, minter_from, run_key_environment, verifier_from
 from harness.auth.minter import TokenMinter
 from harness.auth.policy import (
     ADMIN_PERMISSION,
@@ -71,5 +71,6 @@ __all__ = [
     "public_pem",
     "query_audit",
     "retry_after_header",
+    "run_key_environment",
     "verifier_from",
 ]

@@ -13,17 +13,31 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from harness.auth.keys import JwtKey, KeySet, load_key, read_key_file
+from harness.auth.keys import JwtKey, KeySet, generate_hs256_secret, load_key, read_key_file
 from harness.auth.minter import TokenMinter
 from harness.auth.settings import AuthSettings, KeySettings
 from harness.auth.tokens import TokenVerifier
 from harness.envconfig import GatewayEnvironment, gateway_environment
 from harness.errors import ConfigError
 
-__all__ = ["ENV_HS256_KID", "ENV_RS256_KID", "keyset_from", "minter_from", "verifier_from"]
+__all__ = [
+    "ENV_HS256_KID",
+    "ENV_RS256_KID",
+    "KEY_VARIABLES",
+    "keyset_from",
+    "minter_from",
+    "run_key_environment",
+    "verifier_from",
+]
 
 ENV_HS256_KID = "hs256"
 ENV_RS256_KID = "rs256"
+KEY_VARIABLES = (
+    "CHAOSBENCH_JWT_SECRET",
+    "CHAOSBENCH_JWT_SECRET_FILE",
+    "CHAOSBENCH_JWT_PUBLIC_KEY_FILE",
+    "CHAOSBENCH_JWT_PRIVATE_KEY_FILE",
+)
 
 
 def keyset_from(configured: Sequence[KeySettings], env: GatewayEnvironment) -> KeySet:
@@ -91,3 +105,16 @@ def minter_from(
     return TokenMinter(
         key, issuer=settings.issuer, audience=settings.audience, ttl_s=settings.token_ttl_s, clock=clock
     )
+
+
+def run_key_environment(settings: AuthSettings, environ: Mapping[str, str]) -> dict[str, str]:
+    """Key variables for a run's gateway and load generator (the orchestrator passes them to both).
+
+    Auth off: nothing. Keys already in ``environ`` or ``auth.keys``: nothing added (the
+    children inherit the caller's keys). Otherwise a fresh HS256 secret for this run only,
+    as ``CHAOSBENCH_JWT_SECRET``: it lives in the children's environment, never in a file
+    of the run directory.
+    """
+    if not settings.enabled or settings.keys or any(environ.get(name) for name in KEY_VARIABLES):
+        return {}
+    return {"CHAOSBENCH_JWT_SECRET": generate_hs256_secret().decode("ascii")}

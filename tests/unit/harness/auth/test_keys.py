@@ -109,3 +109,17 @@ def test_a_minter_and_a_verifier_from_the_same_environment_agree() -> None:
 
 def test_rs_key_signs_for_the_minter() -> None:
     assert rs_key().signing_key is not None
+
+
+def test_a_run_gets_a_fresh_secret_only_when_it_needs_one_and_has_none() -> None:
+    from harness.auth.loading import run_key_environment
+
+    assert run_key_environment(AuthSettings(), {}) == {}
+    fresh = run_key_environment(AuthSettings(enabled=True), {})
+    assert set(fresh) == {"CHAOSBENCH_JWT_SECRET"} and len(fresh["CHAOSBENCH_JWT_SECRET"]) >= 32
+    assert fresh != run_key_environment(AuthSettings(enabled=True), {})
+    assert run_key_environment(AuthSettings(enabled=True), {"CHAOSBENCH_JWT_PUBLIC_KEY_FILE": "/k.pem"}) == {}
+    minted = minter_from(AuthSettings(enabled=True), fresh).for_session("user", "s")
+    assert (
+        verifier_from(AuthSettings(enabled=True), gateway_environment(fresh)).verify(minted).user == "user:s"
+    )
