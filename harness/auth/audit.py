@@ -102,7 +102,7 @@ class AuditLog(AuditSink):
         self._done = threading.Condition()
         self._stopping = threading.Event()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115 - owned by the writer
+        self._file: IO[str] = _open_private(path, append=True)
         self._size = self._file.tell()
         self._thread = threading.Thread(target=self._run, name=f"audit-writer:{path.name}", daemon=True)
         if autostart:
@@ -197,10 +197,16 @@ class AuditLog(AuditSink):
                 if older.exists():
                     os.replace(older, _backup(self.path, i + 1))
             os.replace(self.path, _backup(self.path, 1))
-            self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            self._file = _open_private(self.path, append=True)
         else:
-            self._file = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+            self._file = _open_private(self.path, append=False)
         self._size = 0
+
+
+def _open_private(path: Path, *, append: bool) -> IO[str]:
+    """Open for writing; a file created here is readable by its owner only (the audit names users)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    return os.fdopen(os.open(path, flags, 0o600), "a" if append else "w", encoding="utf-8")
 
 
 def _backup(path: Path, index: int) -> Path:

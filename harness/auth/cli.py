@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.limit < 1:
             raise ConfigError(f"--limit must be >= 1, got {args.limit}")
         for row in query_audit(args.file, user=args.user, event=args.event, limit=args.limit):
-            print(json.dumps(row, sort_keys=True))
+            print(json.dumps(row))
         return 0
     except FileExistsError as exc:
         print(f"python -m harness.auth: {exc.filename} exists; not overwriting a key", file=sys.stderr)

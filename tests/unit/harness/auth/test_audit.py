@@ -138,3 +138,13 @@ def test_bad_settings_are_refused(tmp_path: Path) -> None:
         AuditLog(tmp_path / "a", queue_size=0)
     with pytest.raises(ValueError, match="limit"):
         query_audit(tmp_path / "a", limit=0)
+
+
+def test_the_audit_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, max_bytes=1024, backup_count=1, autostart=False)
+    for i in range(50):
+        log.record("grant", n=i, pad="z" * 40)
+    log.start()
+    log.close()
+    assert {oct(p.stat().st_mode & 0o777) for p in tmp_path.iterdir()} == {"0o600"}
