@@ -194,6 +194,7 @@ class GatewaySecurity:
             principal = self.verifier.verify_header(header)
         except AuthenticationError as exc:
             return self._unauthenticated(request, header, exc, request_id)
+        self.authenticated += 1
         if ADMIN_PERMISSION not in self.authorizer.policy.permissions_of(principal.roles):
             return self._forbidden("not_admin", "reading the audit log needs admin:*", principal, request_id)
         params = request.query_params
