@@ -13,6 +13,21 @@ reported), so one environment can serve several scenarios.
 | ``CIRCUIT_BREAKER`` (``true``/``false``, ``on``/``off``, ``1``/``0``) | ``system.manager.breaker.enabled`` |
 | ``AGENT_TIMEOUT`` | ``system.agent.turn_timeout_s`` |
 | ``AGENT_RETRY_ATTEMPTS`` | ``system.agent.retry_attempts`` |
+| ``RATE_LIMITING`` (``true``/``false``, ...) | ``system.rate_limit.enabled`` |
+| ``CACHE_ENABLED`` (``true``/``false``, ...) | ``system.cache.enabled`` |
+
+The gateway process also reads, at start (:func:`gateway_environment`), values that
+must never be written into a scenario or a run directory (secrets) or that belong
+to the process, not the scenario:
+
+| variable | what |
+|---|---|
+| ``CHAOSBENCH_JWT_SECRET`` / ``CHAOSBENCH_JWT_SECRET_FILE`` | HS256 shared secret (kid ``hs256``), or a file holding it |
+| ``CHAOSBENCH_JWT_PUBLIC_KEY_FILE`` | RS256 public key, PEM (kid ``rs256``) |
+| ``CHAOSBENCH_JWT_PRIVATE_KEY_FILE`` | RS256 private key, PEM (kid ``rs256``; signs, for minting) |
+| ``REDIS_URL`` | the response cache's Redis (wins over ``cache.redis_url``) |
+| ``CHAOSBENCH_ENVIRONMENT`` (else ``ENVIRONMENT``) | the ``environment`` field of JSON logs (default ``local``) |
+| ``LOG_FORMAT`` (``json``/``text``), ``LOG_LEVEL`` | the gateway's logs (default text, ``WARNING``) |
 """
 
 from __future__ import annotations
@@ -23,7 +38,7 @@ from typing import Any
 
 from harness.errors import ScenarioError
 
-__all__ = ["ENV_KEYS", "EnvOverrides", "env_overrides"]
+__all__ = ["ENV_KEYS", "EnvOverrides", "GatewayEnvironment", "env_overrides", "gateway_environment"]
 
 _SERVER_PREFIXES = {"WEATHER": "weather", "FS": "filesystem", "DB": "database"}
 
@@ -38,6 +53,8 @@ ENV_KEYS: dict[str, tuple[str, str]] = {
     "CIRCUIT_BREAKER": ("system.manager.breaker.enabled", "bool"),
     "AGENT_TIMEOUT": ("system.agent.turn_timeout_s", "float"),
     "AGENT_RETRY_ATTEMPTS": ("system.agent.retry_attempts", "int"),
+    "RATE_LIMITING": ("system.rate_limit.enabled", "bool"),
+    "CACHE_ENABLED": ("system.cache.enabled", "bool"),
 }
 
 _TRUE = {"1", "true", "yes", "on", "enabled"}
@@ -98,3 +115,48 @@ def env_overrides(environ: Mapping[str, str], scenario: Mapping[str, Any]) -> En
         result.overrides.append(f"{key}={value}")
         result.applied[name] = key
     return result
+
+
+@dataclass(frozen=True)
+class GatewayEnvironment:
+    """What the gateway process takes from its environment besides scenario overrides (see above).
+
+    The secret is kept out of ``repr`` so that it never reaches a log or a traceback.
+    """
+
+    jwt_secret: str | None = field(default=None, repr=False)
+    jwt_secret_file: str | None = None
+    jwt_public_key_file: str | None = None
+    jwt_private_key_file: str | None = None
+    redis_url: str | None = field(default=None, repr=False)
+    environment: str = "local"
+    log_format: str = "text"
+    log_level: str = "WARNING"
+
+
+def gateway_environment(environ: Mapping[str, str]) -> GatewayEnvironment:
+    """Read the gateway's process settings from ``environ``. Raises :class:`ScenarioError` for a bad value."""
+
+    def get(name: str) -> str | None:
+        value = environ.get(name, "").strip()
+        return value or None
+
+    log_format = (get("LOG_FORMAT") or "text").lower()
+    if log_format not in ("text", "json"):
+        raise ScenarioError(f"environment variable LOG_FORMAT={log_format!r}: expected json or text")
+    log_level = (get("LOG_LEVEL") or "WARNING").upper()
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ScenarioError(
+            f"environment variable LOG_LEVEL={log_level!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        )
+    return GatewayEnvironment(
+        # A secret is used as given (only an empty value counts as unset).
+        jwt_secret=environ.get("CHAOSBENCH_JWT_SECRET") or None,
+        jwt_secret_file=get("CHAOSBENCH_JWT_SECRET_FILE"),
+        jwt_public_key_file=get("CHAOSBENCH_JWT_PUBLIC_KEY_FILE"),
+        jwt_private_key_file=get("CHAOSBENCH_JWT_PRIVATE_KEY_FILE"),
+        redis_url=get("REDIS_URL"),
+        environment=get("CHAOSBENCH_ENVIRONMENT") or get("ENVIRONMENT") or "local",
+        log_format=log_format,
+        log_level=log_level,
+    )

@@ -11,7 +11,10 @@ Every attempt (and every hedge) is one row in the ``calls`` table and every
 breaker transition one row in ``breaker``. Outcomes: ``ok``, ``tool_error`` (the
 tool answered ``isError``), ``transport_error`` (no usable answer), ``timeout``,
 ``rejected_open`` (the breaker refused), ``pool_timeout`` (no bulkhead slot),
-``cancelled`` (the caller gave up; never counted against the server).
+``cancelled`` (the caller gave up; never counted against the server), ``denied``
+(the optional :class:`~harness.call_hooks.ToolAuthorizer` refused the caller: the
+call never reached the breaker or the server). An optional
+:class:`~harness.call_hooks.ToolCache` answers idempotent tools without a call.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any, TextIO
 import httpx
 from mcp.types import CallToolResult, TextContent, Tool
 
+from harness.call_hooks import ToolAuthorizer, ToolCache
 from harness.connection import ConnectionFailedError, HttpTarget, StdioTarget, describe, unwrap_exception
 from harness.errors import ToolCallError
 from harness.events import EventSink, NullEventWriter
@@ -111,6 +115,8 @@ class ResilientMCPManager:
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         errlog: TextIO | None = None,
         on_transition: Callable[[str, Transition], None] | None = None,
+        authorizer: ToolAuthorizer | None = None,
+        cache: ToolCache | None = None,
     ) -> None:
         self.config = config or ManagerConfig()
         self._calls = calls_sink or NullEventWriter()
@@ -120,6 +126,8 @@ class ResilientMCPManager:
         self._sleep = sleep
         self._errlog = errlog
         self._on_transition = on_transition
+        self._authorizer = authorizer
+        self._cache = cache
         self._servers = {s.name: self._build_server(s) for s in servers}
         self.outcomes: Counter[tuple[str, str, str]] = Counter()
 
@@ -203,11 +211,39 @@ class ResilientMCPManager:
     ) -> CallToolResult:
         """Call ``tool`` on ``server``; ``deadline`` is on the manager's monotonic clock.
 
-        Returns the result of a successful attempt. Raises :class:`ToolCallError`
-        (the last attempt's outcome) when the retry planner stops, and ``KeyError``
-        for an unknown server.
+        Returns the result of a successful attempt (or the cache's answer). Raises
+        :class:`ToolCallError` (the last attempt's outcome, or ``denied`` when the
+        authorizer refuses) when the retry planner stops, and ``KeyError`` for an
+        unknown server.
         """
         srv = self._server(server)
+        if self._authorizer is not None:
+            reason = self._authorizer.authorize(server, tool, request_id=request_id, session_id=session_id)
+            if reason is not None:
+                t_start, m_start = self._wall(), self._mono()
+                state_now = str(srv.breaker.state)
+                self._record(
+                    t_start, m_start, request_id, session_id, srv, tool, 1, 0, "denied", state_now, reason
+                )
+                raise ToolCallError(server, tool, "denied", reason)
+        if self._cache is None:
+            return await self._call_tool(srv, tool, arguments, request_id, session_id, deadline)
+        cached = await self._cache.get(server, tool, arguments)
+        if cached is not None:
+            return cached
+        result = await self._call_tool(srv, tool, arguments, request_id, session_id, deadline)
+        await self._cache.put(server, tool, arguments, result)
+        return result
+
+    async def _call_tool(
+        self,
+        srv: _Server,
+        tool: str,
+        arguments: dict[str, Any],
+        request_id: str,
+        session_id: str,
+        deadline: float | None,
+    ) -> CallToolResult:
         state = srv.planner.start(self._mono(), deadline)
         attempt = 1
         while True:
@@ -323,8 +359,9 @@ class ResilientMCPManager:
                 raise ToolCallError(srv.spec.name, tool, outcome, error, retry_after_s=retry_after)
             return result
         finally:
+            state_in = str(permit.state)
             self._record(
-                t_start, m_start, request_id, session_id, srv, tool, attempt, hedge, outcome, permit, error
+                t_start, m_start, request_id, session_id, srv, tool, attempt, hedge, outcome, state_in, error
             )
 
     def _settle(self, srv: _Server, permit: Permit, outcome: str, error: str, duration_s: float) -> None:
@@ -361,7 +398,7 @@ class ResilientMCPManager:
         attempt: int,
         hedge: int,
         outcome: str,
-        permit: Permit,
+        breaker_state: str,
         error: str,
     ) -> None:
         self.outcomes[(srv.spec.name, tool, outcome)] += 1
@@ -376,7 +413,7 @@ class ResilientMCPManager:
                 "attempt": attempt,
                 "hedge": hedge,
                 "outcome": outcome,
-                "breaker_state": str(permit.state),
+                "breaker_state": breaker_state,
                 "error": error[:500],
             }
         )

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from fault_servers import FaultConfigError, parse_faults
+from harness.auth.settings import AuthSettings, CacheSettings, RateLimitSettings
 from harness.envconfig import env_overrides
 from harness.errors import ScenarioError
 
@@ -224,6 +225,10 @@ class SystemConfig(_Model):
     servers: dict[str, ServerConfig] = Field(min_length=1)
     manager: ManagerSettings = Field(default_factory=ManagerSettings)
     agent: AgentConfig = Field(default_factory=AgentConfig)
+    # The gateway's protections (harness/auth/settings.py), all off by default.
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
 
     @model_validator(mode="after")
     def _known_kinds(self) -> SystemConfig:

@@ -13,6 +13,11 @@ Endpoints:
 - ``GET /ready``: 200 once every server's session is open and the agent is built (mode ``agent``
   lists the tools through the manager), else 503 with the reasons.
 - ``GET /metrics``: Prometheus text exposition.
+- ``GET /v1/audit?user=U``: a user's audit events, for callers holding ``admin:*``.
+
+Authentication (401), the session check (403), rate limiting (429), tool-call
+authorization (a ``denied`` call makes the turn 403) and the response cache are
+:mod:`harness.gateway.security`'s, each on only when configured.
 """
 
 from __future__ import annotations
@@ -20,9 +25,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, TextIO
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -32,21 +38,28 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from harness.agents import ResilientAgent, build_agent
+from harness.auth import current_principal
+from harness.envconfig import gateway_environment
 from harness.errors import ChaosbenchError
 from harness.events import EventSink, EventWriter, NullEventWriter
 from harness.gateway.config import GatewayConfig
+from harness.gateway.health import evaluate, system_resources
 from harness.gateway.metrics import GatewayMetrics
+from harness.gateway.security import Admitted, GatewaySecurity
+from harness.gateway.security_metrics import SecurityCollector
+from harness.logs import request_id_var
 from harness.manager import ResilientMCPManager, ServerSpec
 
 __all__ = ["build_app"]
 
-STATUS_BY_OUTCOME = {"rejected_open": 503, "timeout": 504}
+STATUS_BY_OUTCOME = {"rejected_open": 503, "timeout": 504, "denied": 403}
 MAX_BODY_BYTES = 64 * 1024
 
 
 class _Gateway:
-    def __init__(self, config: GatewayConfig, errlog: TextIO | None) -> None:
+    def __init__(self, config: GatewayConfig, errlog: TextIO | None, environ: Mapping[str, str]) -> None:
         self.config = config
+        self.security = GatewaySecurity(config, gateway_environment(environ), errlog=errlog)
         if config.events_dir is not None:
             self.calls_sink: EventSink = EventWriter(config.events_dir, "calls", config.source)
             self.breaker_sink: EventSink = EventWriter(
@@ -61,12 +74,15 @@ class _Gateway:
             calls_sink=self.calls_sink,
             breaker_sink=self.breaker_sink,
             errlog=errlog,
+            authorizer=self.security.authorizer,
+            cache=self.security.cache,
         )
         # Built in start(): mode agent lists the servers' tools through the manager first.
         self.agent: ResilientAgent | None = None
         self.agent_error = ""
         self._agent_lock = asyncio.Lock()
         self.metrics = GatewayMetrics(self.manager)
+        self.metrics.registry.register(SecurityCollector(self.security))
         self.started = False
         self.start_errors: dict[str, str] = {}
 
@@ -93,12 +109,26 @@ class _Gateway:
 
     async def stop(self) -> None:
         await self.manager.aclose()
+        await self.security.aclose()
         self.calls_sink.close()
         self.breaker_sink.close()
 
     async def messages(self, request: Request) -> Response:
         session_id = request.path_params["session_id"]
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id_var.set(request_id)
+        admitted = self.security.admit(request, session_id, request_id)
+        if not isinstance(admitted, Admitted):
+            self.metrics.requests.labels(str(admitted.status_code)).inc()
+            return admitted
+        # The manager's authorizer reads the caller from here (asyncio copies it into the turn's tasks).
+        token = current_principal.set(admitted.principal)
+        try:
+            return await self._play(request, session_id, request_id)
+        finally:
+            current_principal.reset(token)
+
+    async def _play(self, request: Request, session_id: str, request_id: str) -> Response:
         body = await request.body()
         if len(body) > MAX_BODY_BYTES:
             return _error(413, "body too large", f"at most {MAX_BODY_BYTES} bytes", request_id)
@@ -146,20 +176,27 @@ class _Gateway:
             self.metrics.active.dec()
             self.metrics.duration.observe(time.monotonic() - started)
         self.metrics.requests.labels(str(status)).inc()
-        return JSONResponse(content, status_code=status, headers={"x-request-id": request_id})
+        headers = {"x-request-id": request_id}
+        if status == 403:
+            headers.update(self.security.forbidden_headers())
+        return JSONResponse(content, status_code=status, headers=headers)
 
     async def health(self, request: Request) -> Response:
         servers = self.manager.get_metrics()
-        up = [name for name, m in servers.items() if m["connected"] and m["breaker_state"] == "closed"]
-        if len(up) == len(servers):
-            status = "healthy"
-        elif up:
-            status = "degraded"
-        else:
-            status = "unhealthy"
-        return JSONResponse(
-            {"status": status, "servers": servers}, status_code=503 if status == "unhealthy" else 200
-        )
+        resources = system_resources()
+        checks = await self.security.checks()
+        report = evaluate(servers, resources, checks)
+        for name, status in report.servers.items():
+            servers[name]["status"] = status
+        body = {
+            "status": report.status,
+            "reasons": report.reasons,
+            "servers": servers,
+            "system": resources,
+            "checks": checks,
+            "protections": self.security.describe(),
+        }
+        return JSONResponse(body, status_code=report.http_status)
 
     async def ready(self, request: Request) -> Response:
         if not self.started:
@@ -188,9 +225,16 @@ def _error(status: int, what: str, detail: str, request_id: str) -> JSONResponse
     return JSONResponse({"error": what, "detail": detail, "request_id": request_id}, status_code=status)
 
 
-def build_app(config: GatewayConfig, errlog: TextIO | None = None) -> Starlette:
-    """Build the gateway app; its sessions open in the lifespan and close on shutdown."""
-    gateway = _Gateway(config, errlog)
+def build_app(
+    config: GatewayConfig, errlog: TextIO | None = None, environ: Mapping[str, str] | None = None
+) -> Starlette:
+    """Build the gateway app; its sessions open in the lifespan and close on shutdown.
+
+    ``environ`` (default ``os.environ``) gives the keys, ``REDIS_URL`` and log settings
+    (``harness.envconfig.gateway_environment``). Raises :class:`~harness.errors.ConfigError`
+    when auth is enabled without a usable key or audit path.
+    """
+    gateway = _Gateway(config, errlog, os.environ if environ is None else environ)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -206,6 +250,7 @@ def build_app(config: GatewayConfig, errlog: TextIO | None = None) -> Starlette:
             Route("/health", gateway.health, methods=["GET"]),
             Route("/ready", gateway.ready, methods=["GET"]),
             Route("/metrics", gateway.prometheus, methods=["GET"]),
+            Route("/v1/audit", gateway.security.audit_endpoint, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -14,6 +14,7 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.auth.settings import AuthSettings, CacheSettings, RateLimitSettings
 from harness.connection import HttpTarget, StdioTarget
 from harness.errors import ConfigError
 from harness.manager import ManagerConfig
@@ -71,6 +72,10 @@ class GatewayConfig(BaseModel):
     agent: AgentConfig = Field(default_factory=AgentConfig)
     events_dir: Path | None = None
     source: str = "gateway"
+    # The scenario's system.auth / rate_limit / cache (harness/auth/settings.py), all off by default.
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    rate_limit: RateLimitSettings = Field(default_factory=RateLimitSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
 
     def manager_config(self) -> ManagerConfig:
         return manager_config_from_settings(self.manager, self.seed)

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import uvicorn
 
-from harness.envconfig import env_overrides
+from harness.envconfig import env_overrides, gateway_environment
 from harness.errors import ConfigError, ScenarioError
 from harness.gateway.app import build_app
 from harness.gateway.config import GatewayConfig, GatewayServer, load_gateway_config
+from harness.logs import configure_logging
 from harness.netutil import is_loopback
 from harness.scenario import apply_overrides
 
@@ -81,10 +82,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_gateway_config(args.config) if args.config else default_config()
         config = apply_environment(config, os.environ)
+        env = gateway_environment(os.environ)
+        configure_logging(
+            level=env.log_level, json_format=env.log_format == "json", environment=env.environment
+        )
+        app = build_app(config, errlog=sys.stderr)
     except (ConfigError, ScenarioError) as exc:
         print(f"chaosbench gateway: {exc}", file=sys.stderr)
         return 2
-    app = build_app(config, errlog=sys.stderr)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
