@@ -11,8 +11,11 @@ Rule, per Locust process (``samples`` rows whose ``process`` starts with
 orchestrator's sampler) over the measured window (after the warm-up, until the
 load end): the process is **saturated** when ``cpu_percent >= 90``
 (:data:`SATURATED_CPU_PERCENT`) in **more than 10%** (:data:`SATURATED_SHARE`)
-of its samples there. Exactly 10% is not saturated; exactly 90% counts as busy.
-The generator is saturated when any of its processes is.
+of its samples there **and** in at least 3 (:data:`SATURATED_MIN_BUSY_SAMPLES`) of
+them. Exactly 10% is not saturated; exactly 90% counts as busy. The floor of 3 keeps
+one or two bursts (Locust's own start or stop, a GC pause) from condemning a short
+run: in a 5 s run one busy sample is already 14% of seven. The generator is
+saturated when any of its processes is.
 
 Host: per whole second, the sum of every sampled process's ``cpu_percent`` (a
 process sampled twice in a second counts its mean) divided by the machine's
@@ -37,6 +40,7 @@ __all__ = [
     "HOST_BUSY_PERCENT",
     "HOST_BUSY_SHARE",
     "SATURATED_CPU_PERCENT",
+    "SATURATED_MIN_BUSY_SAMPLES",
     "SATURATED_SHARE",
     "GeneratorCheck",
     "HostCpu",
@@ -48,6 +52,7 @@ __all__ = [
 
 SATURATED_CPU_PERCENT = 90.0
 SATURATED_SHARE = 0.10
+SATURATED_MIN_BUSY_SAMPLES = 3
 HOST_BUSY_PERCENT = 95.0
 HOST_BUSY_SHARE = 0.5
 
@@ -74,7 +79,7 @@ class GeneratorCheck:
             "processes": {name: dict(figures) for name, figures in self.processes.items()},
             "detail": self.detail,
             "rule": f"a Locust process at >= {SATURATED_CPU_PERCENT:g}% CPU in more than "
-            f"{SATURATED_SHARE:.0%} of its samples after the warm-up",
+            f"{SATURATED_SHARE:.0%} of its samples (and in at least {SATURATED_MIN_BUSY_SAMPLES}) after the warm-up",
         }
 
 
@@ -146,7 +151,8 @@ def check_generator(samples: pd.DataFrame, start: float | None, end: float | Non
             "max_cpu_percent": float(cpu[-1]),
             "p90_cpu_percent": percentile(cpu, 90),
             "mean_cpu_percent": float(cpu.mean()),
-            "saturated": more_than_share(busy, int(cpu.size), SATURATED_SHARE),
+            "saturated": busy >= SATURATED_MIN_BUSY_SAMPLES
+            and more_than_share(busy, int(cpu.size), SATURATED_SHARE),
         }
     everything = np.sort(chosen["cpu_percent"].to_numpy(dtype=np.float64))
     saturated = [name for name, figures in processes.items() if figures["saturated"]]
@@ -158,7 +164,7 @@ def check_generator(samples: pd.DataFrame, start: float | None, end: float | Non
         )
         detail = (
             f"no Locust process was at >= {SATURATED_CPU_PERCENT:g}% CPU in more than {SATURATED_SHARE:.0%} "
-            f"of its samples (busiest: {_describe(worst, processes[worst])})"
+            f"of its samples and in at least {SATURATED_MIN_BUSY_SAMPLES} (busiest: {_describe(worst, processes[worst])})"
         )
     return GeneratorCheck(
         bool(saturated), float(everything[-1]), percentile(everything, 90), processes, detail

@@ -73,9 +73,7 @@ def grouped_percentiles(
     counts = np.diff(np.r_[starts, sorted_groups.size]).astype(np.int64)
     result = np.empty((starts.size, len(fractions)), dtype=np.float64)
     for column, fraction in enumerate(fractions):
-        # ceil(p/100 * n) = ceil(num * n / (den * 100)), exactly, for every group at once.
-        ranks = -((-fraction.numerator * counts) // (fraction.denominator * 100))
-        ranks = np.maximum(ranks, 1)
+        ranks = _nearest_ranks(fraction, counts)
         result[:, column] = sorted_values[starts + ranks - 1]
     minima = sorted_values[starts]
     maxima = sorted_values[starts + counts - 1]
@@ -113,6 +111,24 @@ def windowed_percentiles(
         row["max"] = float(maxima[index])
         rows.append(row)
     return rows
+
+
+_INT64_SAFE = 2**62
+
+
+def _nearest_ranks(fraction: Fraction, counts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """``max(1, ceil(p/100 * n))`` for every group's ``n``, exactly.
+
+    Vectorised in int64 when ``numerator * n`` and ``denominator * 100`` fit; a ``p``
+    with many decimals (``0.41710745173700103``) does not, and is done in Python ints.
+    """
+    denominator = fraction.denominator * 100
+    largest = int(counts.max()) if counts.size else 0
+    if denominator < _INT64_SAFE and fraction.numerator * largest < _INT64_SAFE:
+        ranks = -((-fraction.numerator * counts) // denominator)
+        return np.maximum(ranks, 1)
+    exact = [max(1, -(-fraction.numerator * int(n) // denominator)) for n in counts.tolist()]
+    return np.asarray(exact, dtype=np.int64)
 
 
 def _fraction(p: float) -> Fraction:

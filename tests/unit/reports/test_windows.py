@@ -53,6 +53,16 @@ def test_grouped_percentiles_equal_numpys_inverted_cdf_for_the_same_definition(
         assert table[row, 0] == np.percentile(alone, p, method="inverted_cdf")
 
 
+def test_a_percentile_with_many_decimals_gets_its_exact_rank_without_overflow() -> None:
+    # Fraction("0.41710745173700103") has a denominator of 10**17: times 100 it overflows int64.
+    p = 0.41710745173700103
+    data = np.arange(1000, dtype=np.float64)
+
+    _ids, _counts, table, _minima, _maxima = grouped_percentiles(np.zeros(1000, dtype=np.int64), data, [p])
+
+    assert table[0, 0] == percentile(data, p) == data[nearest_rank(1000, p) - 1] == 4.0
+
+
 @settings(deadline=None)
 @given(
     st.lists(
