@@ -286,32 +286,47 @@ class SessionPool:
             return slot if slot.conn is not None and slot.conn.alive else None
 
     async def _wait_for_capacity(self) -> _Slot:
+        """Wait (at most ``acquire_timeout_s`` in all) until a live session has room.
+
+        A woken waiter may find the room already taken by a caller that never waited
+        (``asyncio.wait_for`` resumes it a loop iteration later): it waits again for the
+        time left instead of failing, so a full pool never looks like a dead one.
+        """
         cfg = self.config
         if self._waiters >= cfg.max_waiters:
             self.stats.exhausted += 1
             raise PoolExhaustedError(f"{self.name}: {self._waiters} callers already waiting for a session")
         self._waiters += 1
         self.stats.waits += 1
+        deadline = self._mono() + cfg.acquire_timeout_s
         try:
-            async with self._capacity:
-                await asyncio.wait_for(
-                    self._capacity.wait_for(
-                        lambda: self._pick() is not None or self._closed or self.alive == 0
-                    ),
-                    cfg.acquire_timeout_s,
-                )
-        except TimeoutError:
-            self.stats.exhausted += 1
-            raise PoolExhaustedError(
-                f"{self.name}: all {self.alive} live session(s) at {cfg.max_in_flight_per_session} calls "
-                f"in flight for {cfg.acquire_timeout_s:g}s"
-            ) from None
+            while True:
+                slot = self._pick()
+                if slot is not None:
+                    return slot
+                if self._closed or self.alive == 0:
+                    raise ConnectionFailedError(
+                        f"{self.name}: no live session ({self.stats.last_error or 'closed'})"
+                    )
+                remaining = deadline - self._mono()
+                try:
+                    if remaining <= 0:
+                        raise TimeoutError
+                    async with self._capacity:
+                        await asyncio.wait_for(
+                            self._capacity.wait_for(
+                                lambda: self._pick() is not None or self._closed or self.alive == 0
+                            ),
+                            remaining,
+                        )
+                except TimeoutError:
+                    self.stats.exhausted += 1
+                    raise PoolExhaustedError(
+                        f"{self.name}: all {self.alive} live session(s) at {cfg.max_in_flight_per_session} "
+                        f"calls in flight for {cfg.acquire_timeout_s:g}s"
+                    ) from None
         finally:
             self._waiters -= 1
-        slot = self._pick()
-        if slot is None:
-            raise ConnectionFailedError(f"{self.name}: no live session ({self.stats.last_error or 'closed'})")
-        return slot
 
     async def _release(self, slot: _Slot) -> None:
         slot.reserved -= 1
