@@ -65,8 +65,30 @@ def _check_seconds(name: str, value: float, *, positive: bool = False) -> None:
         )
 
 
+class _FaultBase:
+    """What every fault kind shares: ``probability`` and ``tools`` checked at construction,
+    and ``layer`` (where it acts, see the module docstring) from ``_layer`` unless a kind
+    decides it from its fields. A kind's own checks go in ``_check``."""
+
+    probability: float
+    tools: tuple[str, ...]
+    _layer: ClassVar[Layer] = "call"
+
+    def __post_init__(self) -> None:
+        self._check()
+        _check_common(self.probability, self.tools)
+
+    def _check(self) -> None:
+        """A kind's own field checks (none by default)."""
+
+    @property
+    def layer(self) -> Layer:
+        """Where the fault acts (see the module docstring)."""
+        return self._layer
+
+
 @dataclass(frozen=True)
-class LatencyFault:
+class LatencyFault(_FaultBase):
     """Delay a tool call before the tool runs; the delay always lies in [min_s, max_s].
 
     `distribution` ``uniform`` draws from [min_s, max_s] (fixed when they are
@@ -87,7 +109,7 @@ class LatencyFault:
     median_s: float = 0.0
     sigma: float = 0.0
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         _check_seconds("min_s", self.min_s)
         _check_seconds("max_s", self.max_s)
         if self.max_s < self.min_s:
@@ -101,16 +123,10 @@ class LatencyFault:
                 raise ValueError(f"lognormal needs sigma >= 0, got {self.sigma!r}")
         elif self.distribution != "uniform":
             raise ValueError(f"unknown distribution {self.distribution!r}")
-        _check_common(self.probability, self.tools)
-
-    @property
-    def layer(self) -> Layer:
-        """Where the fault acts (see the module docstring)."""
-        return "call"
 
 
 @dataclass(frozen=True)
-class ErrorFault:
+class ErrorFault(_FaultBase):
     """Make a tool call fail: the client gets a result with ``isError=true`` and `message`."""
 
     kind: ClassVar[Literal["error"]] = "error"
@@ -119,17 +135,9 @@ class ErrorFault:
     message: str = DEFAULT_ERROR_MESSAGE
     tools: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        _check_common(self.probability, self.tools)
-
-    @property
-    def layer(self) -> Layer:
-        """Where the fault acts (see the module docstring)."""
-        return "call"
-
 
 @dataclass(frozen=True, kw_only=True)
-class JsonRpcErrorFault:
+class JsonRpcErrorFault(_FaultBase):
     """Answer a tool call with a JSON-RPC error (`code`, `message`) instead of a result."""
 
     kind: ClassVar[Literal["jsonrpc_error"]] = "jsonrpc_error"
@@ -139,17 +147,9 @@ class JsonRpcErrorFault:
     code: int = DEFAULT_JSONRPC_ERROR_CODE
     message: str = DEFAULT_JSONRPC_ERROR_MESSAGE
 
-    def __post_init__(self) -> None:
-        _check_common(self.probability, self.tools)
-
-    @property
-    def layer(self) -> Layer:
-        """Where the fault acts (see the module docstring)."""
-        return "call"
-
 
 @dataclass(frozen=True, kw_only=True)
-class HangFault:
+class HangFault(_FaultBase):
     """Never answer a tool call (the handler waits until the session or process ends)."""
 
     kind: ClassVar[Literal["hang"]] = "hang"
@@ -157,17 +157,9 @@ class HangFault:
     probability: float = 1.0
     tools: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        _check_common(self.probability, self.tools)
-
-    @property
-    def layer(self) -> Layer:
-        """Where the fault acts (see the module docstring)."""
-        return "call"
-
 
 @dataclass(frozen=True, kw_only=True)
-class CrashFault:
+class CrashFault(_FaultBase):
     """End the server process with `exit_code`, at a tool call or when its window opens.
 
     ``trigger: call``: a call it fires on ends the process before answering.
@@ -183,8 +175,7 @@ class CrashFault:
     exit_code: int = DEFAULT_CRASH_EXIT_CODE
     trigger: CrashTrigger = "call"
 
-    def __post_init__(self) -> None:
-        _check_common(self.probability, self.tools)
+    def _check(self) -> None:
         if not 0 <= self.exit_code <= 255:
             raise ValueError(f"exit_code must be in 0..255, got {self.exit_code!r}")
         if self.trigger not in ("call", "window_start"):
@@ -199,7 +190,7 @@ class CrashFault:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SlowStartFault:
+class SlowStartFault(_FaultBase):
     """Hold every request for `delay_s` after the process starts (initialize answers late).
 
     Over HTTP ``GET /healthz`` answers 503 until then. Applies to a process
@@ -212,20 +203,16 @@ class SlowStartFault:
     probability: float = 1.0
     tools: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         _check_seconds("delay_s", self.delay_s)
-        _check_common(self.probability, self.tools)
         if self.tools:
             raise ValueError("slow_start has no tools: it holds the whole server")
 
-    @property
-    def layer(self) -> Layer:
-        """Where the fault acts (see the module docstring)."""
-        return "lifecycle"
+    _layer: ClassVar[Layer] = "lifecycle"
 
 
 @dataclass(frozen=True, kw_only=True)
-class FlappingFault:
+class FlappingFault(_FaultBase):
     """Alternate `up_s` seconds up and `down_s` seconds down, starting up.
 
     Phases count from the window's start (for a static fault, from the run
@@ -240,19 +227,15 @@ class FlappingFault:
     probability: float = 1.0
     tools: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         _check_seconds("up_s", self.up_s, positive=True)
         _check_seconds("down_s", self.down_s, positive=True)
-        _check_common(self.probability, self.tools)
 
-    @property
-    def layer(self) -> Layer:
-        """Where the fault acts (see the module docstring)."""
-        return "transport"
+    _layer: ClassVar[Layer] = "transport"
 
 
 @dataclass(frozen=True, kw_only=True)
-class MalformedFault:
+class MalformedFault(_FaultBase):
     """Answer with something that is not a valid response.
 
     ``not_json``: bytes that are not JSON-RPC at all, in place of the response.
@@ -266,10 +249,9 @@ class MalformedFault:
     probability: float = 1.0
     tools: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if self.mode not in ("not_json", "wrong_shape"):
             raise ValueError(f"unknown mode {self.mode!r}")
-        _check_common(self.probability, self.tools)
 
     @property
     def layer(self) -> Layer:
@@ -278,7 +260,7 @@ class MalformedFault:
 
 
 @dataclass(frozen=True, kw_only=True)
-class OversizedFault:
+class OversizedFault(_FaultBase):
     """Add a text block of `size_bytes` characters to a tool result."""
 
     kind: ClassVar[Literal["oversized"]] = "oversized"
@@ -287,19 +269,13 @@ class OversizedFault:
     probability: float = 1.0
     tools: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if not 1 <= self.size_bytes <= MAX_SIZE_BYTES:
             raise ValueError(f"size_bytes must be in 1..{MAX_SIZE_BYTES}, got {self.size_bytes!r}")
-        _check_common(self.probability, self.tools)
-
-    @property
-    def layer(self) -> Layer:
-        """Where the fault acts (see the module docstring)."""
-        return "call"
 
 
 @dataclass(frozen=True, kw_only=True)
-class DropMidResponseFault:
+class DropMidResponseFault(_FaultBase):
     """Cut the connection partway through the response.
 
     HTTP: the status, headers and half the body are sent, then the
@@ -312,17 +288,11 @@ class DropMidResponseFault:
     probability: float = 1.0
     tools: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
-        _check_common(self.probability, self.tools)
-
-    @property
-    def layer(self) -> Layer:
-        """Where the fault acts (see the module docstring)."""
-        return "transport"
+    _layer: ClassVar[Layer] = "transport"
 
 
 @dataclass(frozen=True, kw_only=True)
-class HttpStatusFault:
+class HttpStatusFault(_FaultBase):
     """Refuse a request with HTTP `status` (429 or 503) and ``Retry-After: retry_after_s``. HTTP only."""
 
     kind: ClassVar[Literal["http_status"]] = "http_status"
@@ -332,17 +302,13 @@ class HttpStatusFault:
     probability: float = 1.0
     tools: tuple[str, ...] = ()
 
-    def __post_init__(self) -> None:
+    def _check(self) -> None:
         if self.status not in HTTP_STATUSES:
             raise ValueError(f"status must be one of {HTTP_STATUSES}, got {self.status!r}")
         if self.retry_after_s < 0:
             raise ValueError(f"retry_after_s must be >= 0, got {self.retry_after_s!r}")
-        _check_common(self.probability, self.tools)
 
-    @property
-    def layer(self) -> Layer:
-        """Where the fault acts (see the module docstring)."""
-        return "transport"
+    _layer: ClassVar[Layer] = "transport"
 
 
 Fault = (
