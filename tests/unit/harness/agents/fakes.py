@@ -8,6 +8,9 @@ from typing import Any
 from mcp.types import CallToolResult, TextContent, Tool
 
 from harness.errors import ToolCallError
+from tests.unit.harness.resilience.fakes import FakeClock, RecordedSleeps
+
+__all__ = ["WEATHER_TOOLS", "Call", "FakeClock", "FakeManager", "RecordedSleeps"]
 
 WEATHER_TOOLS = [
     Tool(
@@ -25,30 +28,6 @@ WEATHER_TOOLS = [
         },
     ),
 ]
-
-
-class FakeClock:
-    def __init__(self, now: float = 0.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, dt: float) -> None:
-        self.now += dt
-
-
-class RecordedSleeps:
-    """An ``asyncio.sleep`` that records each delay (and moves a fake clock) without sleeping."""
-
-    def __init__(self, clock: FakeClock | None = None) -> None:
-        self.delays: list[float] = []
-        self._clock = clock
-
-    async def __call__(self, delay_s: float) -> None:
-        self.delays.append(delay_s)
-        if self._clock is not None:
-            self._clock.advance(delay_s)
 
 
 @dataclass
