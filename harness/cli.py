@@ -24,7 +24,7 @@ EXAMPLES = """\
 examples:
   chaosbench run scenarios/smoke.yaml
   chaosbench run scenarios/smoke.yaml --set load.users=100 --set load.duration_s=60 --out /tmp/runs
-  chaosbench run scenarios/tuning.yaml --profile big_pool
+  chaosbench run scenarios/tuning.yaml --profile pool_4
   chaosbench run scenarios/smoke.yaml --find-capacity --workers 2
   chaosbench validate scenarios/smoke.yaml
   chaosbench report runs/20261122-101500-smoke
