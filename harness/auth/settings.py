@@ -34,12 +34,12 @@ from harness.auth.policy import DEFAULT_PERMISSIONS, DEFAULT_ROLES, Policy, Poli
 __all__ = [
     "DEFAULT_CACHEABLE_TOOLS",
     "TOKEN_KINDS",
-    "TokenKind",
     "AuditSettings",
     "AuthSettings",
     "CacheSettings",
     "KeySettings",
     "RateLimitSettings",
+    "TokenKind",
 ]
 
 #: Tools whose answers are cached by default: deterministic reads (the weather server's data is a
