@@ -5,7 +5,10 @@
 
     {"events_dir": "RUN/events", "runtime_dir": "RUN/runtime", "csv_prefix": "RUN/locust/locust",
      "seed": 42, "load": {...scenario.load as JSON...}, "servers": ["weather"],
-     "workers": 0, "connect_timeout_s": 10.0}
+     "workers": 0, "connect_timeout_s": 10.0, "auth": {...scenario.system.auth as JSON...}}
+
+``auth`` (no secrets: the signing key is in the process's environment, see
+``harness.orchestrator.childenv``) tells the users to mint one token per session.
 
 ``workers`` is the number of Locust worker processes (0: one local process runs the users).
 A process's name comes from ``CHAOSBENCH_WORKER`` (``local``, ``master``, ``w1``, ``w2``, ...).
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.auth.settings import AuthSettings
 from harness.errors import ConfigError
 from harness.scenario import LoadConfig
 
@@ -41,6 +45,7 @@ class LocustSettings(BaseModel):
     servers: list[str] = Field(min_length=1)
     workers: int = Field(default=0, ge=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
 
     @model_validator(mode="after")
     def _session_servers_known(self) -> LocustSettings:

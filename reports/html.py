@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reports.atomic import write_bytes_atomically
+from reports.final_metrics import final_metrics_note
 from reports.locust_csv import AGGREGATED
 from reports.report_load import CAPACITY_CAPTION, html_capacity, html_load, html_reasons, load_rows
 from reports.report_text import (
@@ -33,6 +34,7 @@ from reports.report_text import (
     load_duration,
     num_cell,
 )
+from reports.session_types import html_session_types
 from reports.sla import format_threshold, format_value
 
 __all__ = ["CHART_CAPTIONS", "CONTENT_SECURITY_POLICY", "EmbeddedChart", "render_html", "write_html"]
@@ -162,7 +164,8 @@ def render_html(
         ("load", "Load generator and sessions", html_load(summary)),
         ("charts", "Charts", _charts([chart for chart in charts if chart.name != "capacity"])),
         ("requests", "Requests by name", _requests(summary)),
-        ("calls", "Tool calls", _calls(summary["calls"])),
+        ("session-types", "Requests by session type", html_session_types(summary)),
+        ("calls", "Tool calls", _calls(summary["calls"]) + _final_metrics(summary)),
         ("breakers", "Circuit breakers", _breaker(summary["breaker"])),
         (
             "breaker-checks",
@@ -270,6 +273,11 @@ def _figures(charts: Sequence[EmbeddedChart]) -> str:
             f"<figcaption><strong>{esc(chart.title)}.</strong> {esc(caption)}</figcaption>\n</figure>"
         )
     return "\n".join(figures)
+
+
+def _final_metrics(summary: dict[str, Any]) -> str:
+    note = final_metrics_note(summary)
+    return f'\n<p class="note">{esc(note)}</p>' if note else ""
 
 
 def _requests(summary: dict[str, Any]) -> str:

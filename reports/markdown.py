@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from reports.final_metrics import final_metrics_note
 from reports.locust_csv import AGGREGATED
 from reports.report_load import load_rows, md_capacity, md_load, md_reasons
 from reports.report_text import (
@@ -22,6 +23,7 @@ from reports.report_text import (
     md_table,
     md_text,
 )
+from reports.session_types import md_session_types
 from reports.sla import format_threshold, format_value
 
 __all__ = ["render_markdown"]
@@ -48,7 +50,8 @@ def render_markdown(summary: dict[str, Any], charts: Sequence[tuple[str, str]] =
         md_load(summary),
         _charts(others),
         _requests(summary),
-        _calls(summary["calls"]),
+        md_session_types(summary),
+        _calls(summary["calls"]) + _final_metrics(summary),
         _breaker(summary["breaker"]),
         _breaker_checks(summary.get("breaker_checks") or [], summary.get("breaker_recovery") or []),
         _faults(summary.get("faults") or []),
@@ -182,6 +185,11 @@ def _calls(calls: dict[str, Any]) -> str:
     ]
     header = ["server", "tool", "outcome", "calls", "p50", "p95", "max"]
     return f"## Tool calls ({calls['total']} attempts)\n\n" + md_table(header, rows)
+
+
+def _final_metrics(summary: dict[str, Any]) -> str:
+    note = final_metrics_note(summary)
+    return f"\n\n{md_text(note)}" if note else ""
 
 
 def _breaker(breaker: dict[str, Any]) -> str:

@@ -25,6 +25,13 @@ Semantics (``docs/architecture.md``, "SLA semantics"):
 - ``breaker_closes_within`` (``max_s``, optional ``server``): likewise, the breaker
   closed within ``max_s`` of each such window's end (``time_to_close_s``); a window
   after which it never closed fails, one in which it never opened does not count.
+- ``latency``, ``error_rate`` and ``availability`` take an optional ``session_type`` (a
+  name or a list of names): only requests of those session types count.
+- ``rejections`` (``session_type``, ``statuses`` default ``[401, 403]``, and one of
+  ``min_ratio`` / ``max_ratio``): the share of answered requests (``ok``, ``error``,
+  ``timeout``) of those session types whose HTTP ``status`` is one of ``statuses``;
+  passes when ``>= min_ratio`` (forged sessions are refused) or ``<= max_ratio``
+  (valid ones are not).
 - An SLA with no data fails, saying so.
 
 The requests given are the measured ones: the caller has already left out the
@@ -59,6 +66,7 @@ __all__ = [
     "evaluate_slas",
     "format_threshold",
     "format_value",
+    "session_types_of",
 ]
 
 NO_DATA = "no requests recorded"
@@ -137,6 +145,8 @@ def evaluate_sla(
         return _evaluate_sessions(name, sla, sessions)
     if kind in _BREAKER_KINDS:
         return _evaluate_breaker(name, kind, sla, fault_windows)
+    if kind == "rejections":
+        return _evaluate_rejections(name, sla, requests)
     return SlaResult(name, kind, False, None, None, "", f"unknown SLA kind {kind!r}: cannot evaluate it")
 
 
@@ -173,11 +183,30 @@ def format_threshold(result: SlaResult | Mapping[str, Any]) -> str:
 
 
 def _select(requests: pd.DataFrame, sla: Mapping[str, Any]) -> tuple[pd.DataFrame, str]:
-    """Return the requests an SLA looks at (its ``request`` name, if any) and a phrase naming them."""
+    """Return the requests an SLA looks at (its ``request`` name and ``session_type``, if any) and a
+    phrase naming them. Without a ``session_type`` column (an older run) a session-type SLA sees none."""
+    scope = ""
     request = sla.get("request")
-    if request is None:
-        return requests, ""
-    return requests[requests["name"] == str(request)], f" for request {str(request)!r}"
+    if request is not None:
+        requests = requests[requests["name"] == str(request)]
+        scope = f" for request {str(request)!r}"
+    types = session_types_of(sla)
+    if types:
+        scope += f" of session type(s) {', '.join(types)}"
+        if "session_type" not in requests.columns:
+            return requests.iloc[0:0], scope + " (the run has no session_type column)"
+        requests = requests[requests["session_type"].astype(str).isin(types)]
+    return requests, scope
+
+
+def session_types_of(sla: Mapping[str, Any]) -> list[str]:
+    """The session types an SLA is narrowed to (``[]``: all): its ``session_type``, a name or a list."""
+    value = sla.get("session_type")
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value] if isinstance(value, list) else [str(value)]
 
 
 def _threshold(sla: Mapping[str, Any], key: str) -> float:
@@ -278,6 +307,36 @@ def _evaluate_availability(name: str, sla: Mapping[str, Any], requests: pd.DataF
         f" ({'at or above' if passed else 'under'} {format_value(min_ratio, 'ratio')})"
     )
     return SlaResult(name, "availability", passed, measured, min_ratio, "ratio", detail, ">=")
+
+
+def _evaluate_rejections(name: str, sla: Mapping[str, Any], requests: pd.DataFrame) -> SlaResult:
+    bound = "min_ratio" if sla.get("min_ratio") is not None else "max_ratio"
+    comparison = ">=" if bound == "min_ratio" else "<="
+    statuses = sla.get("statuses", [401, 403])
+    try:
+        threshold = _threshold(sla, bound)
+        if not isinstance(statuses, list) or not statuses or not all(is_finite_number(x) for x in statuses):
+            raise ValueError(f"invalid SLA: 'statuses' must be a list of HTTP statuses, got {statuses!r}")
+    except ValueError as exc:
+        return SlaResult(name, "rejections", False, None, None, "ratio", str(exc), comparison)
+    selected, scope = _select(requests, sla)
+    answered = selected[selected["outcome"].isin(_COUNTED_OUTCOMES)]
+    if answered.empty:
+        return SlaResult(name, "rejections", False, None, threshold, "ratio", NO_DATA + scope, comparison)
+    wanted = {int(x) for x in statuses}
+    status = pd.to_numeric(answered["status"], errors="coerce").fillna(0).astype(int)
+    rejected = int(status.isin(wanted).sum())
+    measured = rejected / len(answered)
+    passed = measured >= threshold if comparison == ">=" else measured <= threshold
+    codes = "/".join(str(x) for x in sorted(wanted))
+    verdict = (
+        ("at or above" if passed else "under") if comparison == ">=" else ("within" if passed else "over")
+    )
+    detail = (
+        f"{rejected} of {len(answered)} answered requests{scope} got {codes}"
+        f" = {format_value(measured, 'ratio')} ({verdict} {format_value(threshold, 'ratio')})"
+    )
+    return SlaResult(name, "rejections", passed, measured, threshold, "ratio", detail, comparison)
 
 
 def _evaluate_sessions(name: str, sla: Mapping[str, Any], sessions: SessionsHeld | None) -> SlaResult:

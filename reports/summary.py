@@ -43,6 +43,10 @@ CLI's verdict block are rendered from it, so the three never disagree. Shape
                      "coordinated_omission": {"model", "method", "expected_interval_s",
                                               "synthetic_count", "exact"}},
      "by_name": {name: {"total", "by_outcome", "error_rate", "latency_s"}},
+     "by_session_type": [{"session_type", "role", "token", "requests", "rps", "p95_s", "errors",
+                          "status_401", "status_403"}] (reports/session_types.py),
+     "final_metrics": {"available", "agree", "tool_calls_metrics", "tool_calls_table",
+                       "mismatches", "detail"} (metrics/final.prom against calls; reports/final_metrics.py),
      "calls": {"total", "by_server_tool_outcome": [{"server", "tool", "outcome", "count",
                                                    "p50_s", "p95_s", "max_s"}]},
      "breaker": {"transitions": [{"t", "t_rel_s", "server", "from_state", "to_state", "reason"}],
@@ -83,10 +87,12 @@ import numpy as np
 import pandas as pd
 
 from reports.analysis import BreakerAnalysis, analyse_breakers, availability, error_budget, percentile_figures
+from reports.final_metrics import check_final_metrics
 from reports.load import RunData
 from reports.locust_csv import LocustStats
 from reports.percentiles import is_finite_number, percentile, summarize_latency
 from reports.scale import LoadAnalysis, analyse_load
+from reports.session_types import by_session_type
 from reports.sla import SlaResult, error_counts
 from reports.warmup import load_start
 
@@ -191,6 +197,9 @@ def build_summary(
         *load.warnings(),
         *_request_warnings(run.requests),
     ]
+    final_metrics = check_final_metrics(run.run_dir, run.calls)
+    if final_metrics["agree"] is False:
+        warnings.append(f"final metrics: {final_metrics['detail']}")
     measured = load.measured
     requests = _requests_summary(measured, load)
     percentiles, correction = percentile_figures(run, t0, requests["duration_s"], measured)
@@ -217,7 +226,9 @@ def build_summary(
             (str(name) if isinstance(name, str) else "(no name)"): _request_group(group)
             for name, group in measured.groupby("name", sort=True, dropna=False)
         },
+        "by_session_type": by_session_type(measured, requests["duration_s"], run.scenario),
         "calls": _calls_summary(run.calls),
+        "final_metrics": final_metrics,
         "breaker": _breaker_summary(run.breaker, run.calls, t0),
         "breaker_checks": breaker_checks,
         "breaker_config": {server: spec.to_dict() for server, spec in sorted(breakers.specs.items())},

@@ -14,6 +14,8 @@ C1) at import. Files (contract C2), ``<id>`` being ``<worker>-<pid>``:
 - ``runtime/locust-status.<id>.json``: the same figures, rewritten atomically about once a
   second, all keys always present (the master's user counts are 0; ``target_users`` is
   ``null`` in workers, which do not run the shape).
+- With ``auth`` on in the settings, each session presents one token, minted when it starts
+  (:meth:`LoadState.authorization`, :mod:`harness.auth.session_tokens`).
 - ``runtime/issued.<id>.json`` at quit: ``{"worker": <id>, "issued": N}``, N = every request
   row this process wrote (dropped ones included).
 """
@@ -33,6 +35,7 @@ import gevent
 from gevent.event import Event
 from gevent.queue import Queue
 
+from harness.auth.session_tokens import SessionTokens, session_tokens_from
 from harness.events import EventSink, EventWriter, NullEventWriter
 from harness.loadmodel import SessionPlan, SlotBook, closed_tick, plan_session
 from harness.loadsettings import LOCUST_CONFIG_ENV, LOCUST_WORKER_ENV, LocustSettings, read_locust_settings
@@ -94,6 +97,7 @@ class LoadState:
     slots_ready: Event = field(default_factory=Event)
     test_started_at: float | None = None
     arrivals_started_at: float | None = None
+    tokens: SessionTokens | None = None  # auth on: mints each session's token
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     @property
@@ -108,6 +112,15 @@ class LoadState:
     def next_session(self) -> SessionPlan:
         """The plan of this process's next session."""
         return plan_session(self.load, self.seed, self.worker, next(self._numbers))
+
+    def authorization(self, plan: SessionPlan) -> dict[str, str]:
+        """The ``Authorization`` header of a session (none when auth is off or its token is ``none``):
+        a token for its type's role, valid or the forgery its ``token`` names."""
+        if self.tokens is None:
+            return {}
+        kind = plan.session_type.token
+        token = self.tokens.token(kind, plan.session_type.role, plan.session_id)
+        return {} if token is None else {"Authorization": f"Bearer {token}"}
 
     def sessions_in_flight(self) -> int:
         return self.book.busy if self.load.model == "open" else self.in_session
@@ -164,7 +177,8 @@ def build_state(environ: Mapping[str, str]) -> LoadState:
         if settings is not None and worker != "master"
         else NullEventWriter()
     )
-    return LoadState(settings, worker, pid, RequestLog(sink), load, load.effective_stages())
+    tokens = session_tokens_from(settings.auth, environ) if settings is not None else None
+    return LoadState(settings, worker, pid, RequestLog(sink), load, load.effective_stages(), tokens=tokens)
 
 
 STATE = build_state(os.environ)

@@ -11,7 +11,9 @@ C1) and the process's name from ``CHAOSBENCH_WORKER``. The load shape is
 Sessions: a simulated user plays a session of ``turns`` turns (its type, turns and think
 times from ``harness.loadmodel.plan_session``), each turn one
 ``POST /v1/sessions/{session_id}/messages`` with ``{"message", "turn", "servers"?}`` and the
-headers ``X-Request-ID`` and ``X-Chaosbench-Role``, then starts a new session.
+headers ``X-Request-ID`` and ``X-Chaosbench-Role`` (and, with auth on, ``Authorization: Bearer``
+with the session's token: valid for its role, or the forgery its type's ``token`` names), then
+starts a new session.
 
 - Closed model (``ClosedSessionUser``): users loop over sessions; the think time after a
   session's last turn is the pause before the next. ``t_intended`` = ``t_start``.
@@ -169,6 +171,12 @@ class _SessionUser(FastHttpUser):
     def wait_time(self) -> float:
         return self._think_s
 
+    _auth: dict[str, str] = {}  # noqa: RUF012 - replaced per session, never mutated
+
+    def start_session(self, plan: SessionPlan) -> None:
+        """Mint the session's token (auth on): one per session, presented on every turn."""
+        self._auth = STATE.authorization(plan)
+
     def play_turn(self, plan: SessionPlan, turn: int, t_intended: float | None) -> None:
         """Send one turn; its row is written whatever happens (``cut_short`` if killed mid-request)."""
         request_id = uuid.uuid4().hex
@@ -190,7 +198,7 @@ class _SessionUser(FastHttpUser):
             with self.client.post(
                 f"/v1/sessions/{plan.session_id}/messages",
                 json=body,
-                headers={"X-Request-ID": request_id, ROLE_HEADER: plan.session_type.role},
+                headers={"X-Request-ID": request_id, ROLE_HEADER: plan.session_type.role, **self._auth},
                 name=REQUEST_NAME,
                 catch_response=True,
             ) as response:
@@ -235,6 +243,7 @@ class ClosedSessionUser(_SessionUser):
     def agent_turn(self) -> None:
         if self._plan is None:
             self._plan, self._turn = STATE.next_session(), 0
+            self.start_session(self._plan)
             STATE.in_session += 1
         plan = self._plan
         self.play_turn(plan, self._turn, None)
@@ -272,6 +281,7 @@ class OpenSlotUser(_SessionUser):
                 return
             STATE.book.take()
             self._arrival, self._turn, self._intended = arrival, 0, arrival.t
+            self.start_session(arrival.plan)
         plan = self._arrival.plan
         self.play_turn(plan, self._turn, self._intended)
         self._turn += 1

@@ -42,7 +42,9 @@ if TYPE_CHECKING:
         PolicyError,
     )
     from harness.auth.ratelimit import RateDecision, RateLimiter, TokenBucket, retry_after_header
+    from harness.auth.session_tokens import EXPECTED_REASONS, SessionTokens, session_tokens_from
     from harness.auth.settings import (
+        TOKEN_KINDS,
         AuditSettings,
         AuthSettings,
         CacheSettings,
@@ -61,6 +63,7 @@ _MODULES = {
     "CacheSettings": "harness.auth.settings",
     "DEFAULT_PERMISSIONS": "harness.auth.policy",
     "DEFAULT_ROLES": "harness.auth.policy",
+    "EXPECTED_REASONS": "harness.auth.session_tokens",
     "Decision": "harness.auth.policy",
     "FAILURE_REASONS": "harness.auth.tokens",
     "JwtKey": "harness.auth.keys",
@@ -74,6 +77,8 @@ _MODULES = {
     "RateDecision": "harness.auth.ratelimit",
     "RateLimitSettings": "harness.auth.settings",
     "RateLimiter": "harness.auth.ratelimit",
+    "SessionTokens": "harness.auth.session_tokens",
+    "TOKEN_KINDS": "harness.auth.settings",
     "TokenBucket": "harness.auth.ratelimit",
     "TokenMinter": "harness.auth.minter",
     "TokenVerifier": "harness.auth.tokens",
@@ -87,6 +92,7 @@ _MODULES = {
     "query_audit": "harness.auth.audit",
     "retry_after_header": "harness.auth.ratelimit",
     "run_key_environment": "harness.auth.loading",
+    "session_tokens_from": "harness.auth.session_tokens",
     "verifier_from": "harness.auth.loading",
 }
 
@@ -94,7 +100,9 @@ __all__ = [
     "ADMIN_PERMISSION",
     "DEFAULT_PERMISSIONS",
     "DEFAULT_ROLES",
+    "EXPECTED_REASONS",
     "FAILURE_REASONS",
+    "TOKEN_KINDS",
     "AuditLog",
     "AuditSettings",
     "AuditSink",
@@ -113,6 +121,7 @@ __all__ = [
     "RateDecision",
     "RateLimitSettings",
     "RateLimiter",
+    "SessionTokens",
     "TokenBucket",
     "TokenMinter",
     "TokenVerifier",
@@ -126,6 +135,7 @@ __all__ = [
     "query_audit",
     "retry_after_header",
     "run_key_environment",
+    "session_tokens_from",
     "verifier_from",
 ]
 

@@ -57,6 +57,30 @@ class TokenMinter:
         extra: Mapping[str, Any] | None = None,
     ) -> str:
         """A signed token; ``not_before_s`` delays ``nbf`` from now; ``extra`` adds (or overrides) claims."""
+        return self.sign(
+            self.claims(
+                user=user,
+                roles=roles,
+                session_id=session_id,
+                org_id=org_id,
+                ttl_s=ttl_s,
+                not_before_s=not_before_s,
+                extra=extra,
+            )
+        )
+
+    def claims(
+        self,
+        *,
+        user: str,
+        roles: Sequence[str],
+        session_id: str,
+        org_id: str = DEFAULT_ORG,
+        ttl_s: float | None = None,
+        not_before_s: float = 0.0,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """The claims :meth:`mint` signs (see there)."""
         now = self._clock()
         claims: dict[str, Any] = {
             "iss": self.issuer,
@@ -71,10 +95,19 @@ class TokenMinter:
             "jti": uuid.uuid4().hex,
         }
         claims.update(extra or {})
+        return claims
+
+    def sign(self, claims: Mapping[str, Any]) -> str:
+        """``claims`` signed with this minter's key (``kid`` in the header), whatever they say."""
         assert self.key.signing_key is not None
         return jwt.encode(
-            claims, self.key.signing_key, algorithm=self.key.algorithm, headers={"kid": self.key.kid}
+            dict(claims), self.key.signing_key, algorithm=self.key.algorithm, headers={"kid": self.key.kid}
         )
+
+    @property
+    def now(self) -> float:
+        """The minter's clock."""
+        return self._clock()
 
     def for_session(self, role: str, session_id: str, *, org_id: str = DEFAULT_ORG) -> str:
         """The token of one simulated session acting as ``role`` (user ``<role>:<session_id>``)."""

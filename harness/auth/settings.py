@@ -33,16 +33,36 @@ from harness.auth.policy import DEFAULT_PERMISSIONS, DEFAULT_ROLES, Policy, Poli
 
 __all__ = [
     "DEFAULT_CACHEABLE_TOOLS",
+    "TOKEN_KINDS",
     "AuditSettings",
     "AuthSettings",
     "CacheSettings",
     "KeySettings",
     "RateLimitSettings",
+    "TokenKind",
 ]
 
 #: Tools whose answers are cached by default: deterministic reads (the weather server's data is a
 #: pure function of the seed and the city). Reads of files or tables can change; add them knowingly.
 DEFAULT_CACHEABLE_TOOLS = ("weather.get_current_weather", "weather.get_forecast")
+
+
+#: What a simulated session presents (``load.sessions[].token``): a valid token, or a forgery of one
+#: kind (harness/auth/session_tokens.py). An under-privileged session is a valid token whose role
+#: lacks the tools it calls.
+TokenKind = Literal[
+    "valid",
+    "none",
+    "expired",
+    "not_yet_valid",
+    "wrong_issuer",
+    "wrong_audience",
+    "wrong_key",
+    "alg_none",
+    "tampered",
+    "missing_claims",
+]
+TOKEN_KINDS: tuple[str, ...] = TokenKind.__args__  # type: ignore[attr-defined]
 
 
 class _Model(BaseModel):
@@ -76,6 +96,8 @@ class AuthSettings(_Model):
     max_token_bytes: int = Field(default=8192, ge=256, le=65536)
     verify_cache_size: int = Field(default=4096, ge=0, le=1_000_000)  # verified tokens remembered; 0: none
     token_ttl_s: float = Field(default=3600.0, gt=0)  # lifetime of the tokens the harness mints
+    # The key `chaosbench run` makes for a run when none is configured (HS256 secret or RS256 pair).
+    run_key_algorithm: Literal["HS256", "RS256"] = "HS256"
     keys: list[KeySettings] = Field(default_factory=list)
     roles: dict[str, list[str]] | None = None  # role -> permissions; None: the default roles
     permissions: dict[str, list[str]] | None = None  # permission -> "<kind>.<tool>"; None: the default

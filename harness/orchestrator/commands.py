@@ -94,4 +94,8 @@ def gateway_config(
         "agent": scenario.system.agent.model_dump(mode="json"),
         "events_dir": str(run.events),
         "source": "gateway",
+        # No secrets here: keys come from the gateway's environment (childenv.py) or auth.keys files.
+        "auth": scenario.system.auth.model_dump(mode="json"),
+        "rate_limit": scenario.system.rate_limit.model_dump(mode="json"),
+        "cache": scenario.system.cache.model_dump(mode="json"),
     }

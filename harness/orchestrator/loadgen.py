@@ -11,7 +11,7 @@ the load itself (``--autostart --autoquit 0``) instead of running ``--headless``
 Every process reads the same settings file, ``runtime/locust.json`` (contract C1)::
 
     {"events_dir", "runtime_dir", "csv_prefix", "seed", "load": <scenario load, as JSON>,
-     "servers": [names], "workers": N, "connect_timeout_s"}
+     "servers": [names], "workers": N, "connect_timeout_s", "auth": <scenario system.auth>}
 
 No ``--users``, ``--spawn-rate`` or ``--run-time``: the locustfile's LoadTestShape plays the
 scenario's load (``load`` in the settings file), and ends the run itself.
@@ -67,6 +67,7 @@ def locust_settings(
         "servers": list(scenario.system.servers),
         "workers": workers,
         "connect_timeout_s": CONNECT_TIMEOUT_S,
+        "auth": scenario.system.auth.model_dump(mode="json"),
     }
 
 

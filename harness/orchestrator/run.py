@@ -27,6 +27,7 @@ import httpx
 
 from harness.events import EventWriter
 from harness.netutil import free_port
+from harness.orchestrator.childenv import ChildEnvironments, child_environments
 from harness.orchestrator.commands import gateway_config, has_crash_faults, server_command
 from harness.orchestrator.gauges import GatewaySnapshot, scrape
 from harness.orchestrator.loadgen import (
@@ -84,6 +85,7 @@ class _Run:
     locust: ManagedProcess | None = None  # the local Locust process, or the master
     workers: list[ManagedProcess] = field(default_factory=list)
     gateway_url: str = ""
+    envs: ChildEnvironments | None = None  # the gateway's and Locust's environments (keys for auth)
     run_start: float | None = None  # the planned load start that timeline offsets count from
     restarts: dict[str, int] = field(default_factory=dict)
     retired: list[ManagedProcess] = field(default_factory=list)
@@ -135,6 +137,14 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, stream: 
 
 def _play(state: _Run, sampler: Sampler) -> None:
     sc, run = state.scenario, state.run
+    state.envs = child_environments(sc.system.auth, run.runtime, os.environ)
+    if sc.system.auth.enabled:
+        where = {
+            "none": "the keys configured for it",
+            "HS256": "a fresh HS256 secret in its and Locust's environment only",
+            "RS256": "a fresh RS256 key pair (runtime/jwt-rs256-*.pem, 0600; the gateway gets the public key)",
+        }[state.envs.generated]
+        state.say(f"  auth on: the gateway verifies tokens with {where}")
     if sc.faults:
         # Timeline offsets count from the load start, which every server must know before it
         # starts (a stdio server respawned later too): fix it now, start the load exactly then.
@@ -191,7 +201,8 @@ def _start_gateway(state: _Run) -> None:
     port = free_port()
     state.gateway_url = f"http://127.0.0.1:{port}"
     argv = [sys.executable, "-m", "harness.gateway", "--config", str(config_path), "--port", str(port)]
-    state.gateway = ManagedProcess("gateway", argv, state.run.logs / "gateway.log")
+    env = state.envs.gateway if state.envs is not None else None
+    state.gateway = ManagedProcess("gateway", argv, state.run.logs / "gateway.log", env=env)
     state.say(
         f"  gateway starting on {state.gateway_url} ({sc.system.transport} to {len(sc.system.servers)} server(s))"
     )
@@ -247,7 +258,7 @@ def _locust_specs(state: _Run) -> list[LocustProcessSpec]:
         workers=workers,
         master_port=free_port() if workers else None,
         web_port=web_port,
-        base_env=dict(os.environ),
+        base_env=state.envs.locust if state.envs is not None else dict(os.environ),
     )
 
 
@@ -375,6 +386,8 @@ def _teardown(state: _Run) -> None:
         # The master's quit message has usually stopped them already.
         worker.stop(grace_s=10.0)
     if state.gateway is not None:
+        if state.gateway.alive():
+            _save_final_metrics(state)
         state.gateway.stop(grace_s=15.0)
     for proc in state.servers.values():
         proc.stop(grace_s=5.0)
@@ -383,6 +396,22 @@ def _teardown(state: _Run) -> None:
         record.status, record.reason = "failed", record.reason or "the run ended unexpectedly"
     state.record_processes()
     state.run.write_environment(record.t_start, record.t_end)
+
+
+def _save_final_metrics(state: _Run) -> None:
+    """``metrics/final.prom``: the gateway's ``/metrics`` once more, after the load, before it stops
+    (the report compares its tool-call counters with the ``calls`` table)."""
+    try:
+        response = httpx.get(f"{state.gateway_url}/metrics", timeout=5.0)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        state.say(f"  warning: could not save the gateway's final metrics: {exc!r}")
+        return
+    path = state.run.path / "metrics" / "final.prom"
+    path.parent.mkdir(exist_ok=True)
+    tmp = path.with_name(".final.prom.tmp")
+    tmp.write_bytes(response.content)
+    os.replace(tmp, path)
 
 
 def _wait_for_run_start(state: _Run) -> None:

@@ -152,13 +152,20 @@ def test_every_bad_token_is_refused_with_401_its_reason_and_an_audit_line(tmp_pa
     }
 
 
-def test_hypothesis_garbage_over_http_is_always_401(tmp_path: Path) -> None:
+def test_hypothesis_garbage_over_http_is_always_401_and_audited(tmp_path: Path) -> None:
+    sent: list[str] = []
     with gateway(tmp_path, kinds=("weather",)) as client:
 
         @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @given(st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), max_size=200))
         def check(text: str) -> None:
-            response = client.post("/v1/sessions/s1/messages", json={"turn": 0}, headers=bearer(text))
+            request_id = f"garbage-{len(sent)}"
+            sent.append(request_id)
+            response = client.post(
+                "/v1/sessions/s1/messages",
+                json={"turn": 0},
+                headers=bearer(text) | {"X-Request-ID": request_id},
+            )
             assert response.status_code == 401
             assert response.json()["reason"] in (
                 "malformed_token",
@@ -168,6 +175,10 @@ def test_hypothesis_garbage_over_http_is_always_401(tmp_path: Path) -> None:
 
         check()
     assert read_rows(tmp_path / "events" / "calls.gateway.jsonl") == []
+    audited = {
+        r["request_id"]: r["reason"] for r in query_audit(tmp_path / "audit.jsonl", event="authn_failure")
+    }
+    assert sent and set(audited) == set(sent)
 
 
 def test_a_token_for_another_session_is_forbidden(tmp_path: Path) -> None:
