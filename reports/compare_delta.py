@@ -168,7 +168,8 @@ def check_gate(gate: Gate, row: Mapping[str, Any], trustworthy: bool, label: str
     else:
         diff = (value - base) if gate.metric.better == "lower" else (base - value)
         worse_pct = 0.0 if diff <= 0 else diff / abs(base) * 100 if base else math.inf
-        passed = worse_pct <= gate.max_worse_pct
+        # Rounded so that a change of exactly PCT% (1.0 -> 1.1 is 10.000000000000009%) passes.
+        passed = round(worse_pct, 9) <= gate.max_worse_pct
         shown = "from 0" if math.isinf(worse_pct) else f"by {worse_pct:.1f}%"
         detail = (
             f"{gate.metric.label} worse {shown} (limit {gate.max_worse_pct:g}%)"
