@@ -15,7 +15,8 @@ the run or of the baseline was saturated (such figures describe the generator).
 
 A gate (``--fail-if-worse METRIC:PCT``, :func:`parse_gate`) fails when a run is
 worse than the baseline by more than PCT percent of the baseline's value, on
-the point figures (a baseline of 0 and any worsening fails it). It fails closed:
+the point figures (a baseline of 0 and any worsening fails it); its detail says
+whether the difference was real. It fails closed:
 a run or baseline that is untrustworthy or has no value for the metric fails
 it too, since nothing can be vouched for.
 """
@@ -171,8 +172,16 @@ def check_gate(gate: Gate, row: Mapping[str, Any], trustworthy: bool, label: str
         # Rounded so that a change of exactly PCT% (1.0 -> 1.1 is 10.000000000000009%) passes.
         passed = round(worse_pct, 9) <= gate.max_worse_pct
         shown = "from 0" if math.isinf(worse_pct) else f"by {worse_pct:.1f}%"
+        real = row.get("real")
+        noise = (
+            ""
+            if real is None
+            else "; a real difference"
+            if real
+            else "; within noise: its interval includes 0"
+        )
         detail = (
-            f"{gate.metric.label} worse {shown} (limit {gate.max_worse_pct:g}%)"
+            f"{gate.metric.label} worse {shown} (limit {gate.max_worse_pct:g}%{noise})"
             if worse_pct > 0
             else f"{gate.metric.label} not worse"
         )

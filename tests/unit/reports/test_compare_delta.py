@@ -123,3 +123,14 @@ def test_sla_rows_line_up_slas_by_name_across_runs() -> None:
     assert [row["name"] for row in rows] == ["p95", "errors"]
     assert rows[0]["results"] == [{"passed": True, "measured": 0.1}, None]
     assert rows[1]["results"] == [None, {"passed": False, "measured": 0.2}]
+
+
+def test_a_gates_detail_says_whether_the_difference_was_real() -> None:
+    gate = parse_gate("p95:5")
+
+    noisy = check_gate(gate, delta(gate.metric, 0.1, 0.12, (-0.01, 0.05)), True, "run 2")
+    real = check_gate(gate, delta(gate.metric, 0.1, 0.12, (0.01, 0.03)), True, "run 2")
+
+    assert noisy["passed"] is False and real["passed"] is False  # the gate is on the point figures
+    assert noisy["detail"].endswith("(limit 5%; within noise: its interval includes 0)")
+    assert real["detail"].endswith("(limit 5%; a real difference)")
