@@ -29,6 +29,7 @@ examples:
   chaosbench validate scenarios/smoke.yaml
   chaosbench report runs/20261122-101500-smoke
   chaosbench compare runs/20261122-101500-smoke runs/20261122-103000-smoke --out /tmp/compare
+  chaosbench compare runs/BASELINE runs/CANDIDATE --fail-if-worse p95:10
   chaosbench serve weather --transport http --port 9001 --faults faults.yaml
   chaosbench gateway --port 8080
 
@@ -117,7 +118,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser(
         "compare",
-        help="compare runs with the first (see: chaosbench compare --help)",
+        help="compare runs (config tunings) with the first: changes, better or worse "
+        "(see: chaosbench compare --help)",
         add_help=False,
     ).add_argument("args", nargs=argparse.REMAINDER)
 

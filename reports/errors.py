@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["NotARunDirError", "ReportError", "RunFileError"]
+__all__ = ["NoEventsError", "NotARunDirError", "ReportError", "RunFileError"]
 
 
 class ReportError(Exception):
@@ -37,3 +37,15 @@ class RunFileError(ReportError):
         self.line = line
         where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(f"{where}: {problem}")
+
+
+class NoEventsError(ReportError):
+    """A run directory holds no rows of an event table a command needs (e.g. ``requests`` to compare)."""
+
+    def __init__(self, path: Path, table: str) -> None:
+        self.path = path
+        self.table = table
+        super().__init__(
+            f"{path}: no {table} events (expected events/{table}.parquet or events/{table}.*.jsonl with rows; "
+            "was the run stopped before its load started?)"
+        )

@@ -24,10 +24,10 @@ from reports.atomic import write_bytes_atomically
 from reports.charts import render_charts
 from reports.errors import RunFileError
 from reports.html import write_html
-from reports.load import load_run
+from reports.load import RunData, load_run
 from reports.locust_csv import LocustStats, read_locust_stats
 from reports.markdown import render_markdown
-from reports.scale import analyse_load
+from reports.scale import LoadAnalysis, analyse_load
 from reports.sla import evaluate_slas, format_threshold, format_value
 from reports.summary import build_summary, time_origin
 
@@ -38,6 +38,7 @@ __all__ = [
     "JUNIT_GENERATOR_TESTCASE",
     "JUNIT_LOAD_CLASSNAME",
     "RenderOutcome",
+    "analyse_run",
     "render_junit",
     "render_run",
     "write_report",
@@ -85,6 +86,26 @@ def render_run(run_dir: Path) -> RenderOutcome:
         OSError: the report files cannot be written.
     """
     run = load_run(Path(run_dir))
+    summary, _ = analyse_run(run)
+    outcome = write_report(summary, run.run_dir / "report")
+    charts = render_charts(run, outcome.summary_path.parent, summary=summary)
+    if charts.files:  # report.md again, now linking the charts that were drawn
+        linked = [(chart.path.name, chart.title) for chart in charts.files]
+        write_bytes_atomically(outcome.markdown_path, render_markdown(summary, linked).encode("utf-8"))
+    html_path = write_html(summary, charts.files, outcome.summary_path.parent, charts.warnings)
+    return replace(outcome, html_path=html_path, chart_paths=tuple(chart.path for chart in charts.files))
+
+
+def analyse_run(run: RunData) -> tuple[dict[str, Any], LoadAnalysis]:
+    """The run's ``summary.json`` document, built in memory (nothing is written), and its load analysis.
+
+    This is the analysis :func:`render_run` writes; ``chaosbench compare`` uses it so
+    that its figures are the report's, by construction.
+
+    Raises:
+        RunFileError: a file in the run directory is malformed (an unreadable Locust
+            CSV is only a warning).
+    """
     breakers = analyse_breakers(run)
     load = analyse_load(run)
     windows = breakers.window_dicts(time_origin(run))
@@ -98,14 +119,7 @@ def render_run(run_dir: Path) -> RenderOutcome:
         locust = read_locust_stats(run.run_dir / "locust")
     except RunFileError as exc:
         warnings.append(f"Locust statistics ignored: {exc}")
-    summary = build_summary(run, results, locust, warnings, breakers, load)
-    outcome = write_report(summary, run.run_dir / "report")
-    charts = render_charts(run, outcome.summary_path.parent, summary=summary)
-    if charts.files:  # report.md again, now linking the charts that were drawn
-        linked = [(chart.path.name, chart.title) for chart in charts.files]
-        write_bytes_atomically(outcome.markdown_path, render_markdown(summary, linked).encode("utf-8"))
-    html_path = write_html(summary, charts.files, outcome.summary_path.parent, charts.warnings)
-    return replace(outcome, html_path=html_path, chart_paths=tuple(chart.path for chart in charts.files))
+    return build_summary(run, results, locust, warnings, breakers, load), load
 
 
 def write_report(summary: dict[str, Any], report_dir: Path) -> RenderOutcome:

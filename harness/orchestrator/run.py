@@ -111,7 +111,9 @@ def run_scenario(scenario: Scenario, options: RunOptions | None = None, stream: 
     options = options or RunOptions()
     with Stopper(stream) as stopper:
         run, run_id = create_run_dir(options.out, scenario)
-        record = RunRecord(run_id=run_id, scenario=scenario.name, workers=options.workers)
+        record = RunRecord(
+            run_id=run_id, scenario=scenario.name, workers=options.workers, profile=scenario.profile
+        )
         run.write_run_record(record)
         run.write_environment(record.t_start, None)
         state = _Run(scenario, run, record, options, stream, stopper)

@@ -38,6 +38,9 @@ class RunRecord:
     processes: list[dict[str, Any]] = field(default_factory=list)
     workers: int = 0  # Locust workers (0: one local Locust process)
     web_ui: str | None = None  # Locust's web UI, when served
+    profile: str | None = (
+        None  # the scenario's --profile the run was played with (chaosbench compare shows it)
+    )
 
 
 @dataclass(frozen=True)
