@@ -14,7 +14,9 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 SMOKE = REPO / "scenarios" / "smoke.yaml"
-SHORT = ["--set", "load.users=5", "--set", "load.spawn_rate=5", "--set", "load.duration_s=5"]
+SHORT = [
+    "--set", "load.users=5", "--set", "load.spawn_rate=5", "--set", "load.duration_s=5", "--set", "load.warmup_s=1",
+]  # fmt: skip
 
 
 def chaosbench(*args: str) -> subprocess.CompletedProcess[str]:
