@@ -105,6 +105,8 @@ class Policy:
                 else:
                     self._by_tool.setdefault(tool, set()).add(perm)
         self._granted = lru_cache(maxsize=1024)(self._expand)
+        # decide() runs on every tool call; the policy never changes, so each answer is kept.
+        self._decided = lru_cache(maxsize=4096)(self._decide)
 
     def permissions_of(self, roles: Iterable[str]) -> frozenset[str]:
         """Every permission the roles hold (wildcards kept as written); unknown roles add nothing."""
@@ -115,7 +117,10 @@ class Policy:
         return frozenset(self._by_tool.get(f"{kind}.{tool}", set()) | self._by_kind.get(kind, set()))
 
     def decide(self, roles: Iterable[str], kind: str, tool: str) -> Decision:
-        """Whether ``roles`` may call ``tool`` on a server of ``kind``."""
+        """Whether ``roles`` may call ``tool`` on a server of ``kind`` (answers are cached per argument)."""
+        return self._decided(roles if type(roles) is tuple else tuple(roles), kind, tool)
+
+    def _decide(self, roles: tuple[str, ...], kind: str, tool: str) -> Decision:
         held = self.permissions_of(roles)
         if ADMIN_PERMISSION in held:
             return Decision(True, ADMIN_PERMISSION)

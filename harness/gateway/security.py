@@ -145,7 +145,7 @@ class GatewaySecurity:
             self.audit.record(
                 "authn_success",
                 user=principal.user,
-                roles=list(principal.roles),
+                roles=principal.roles,  # a tuple: JSON writes it as a list
                 session_id=principal.session_id,
                 org_id=principal.org_id,
                 kid=principal.key_id,

@@ -105,3 +105,28 @@ def test_auth_settings_refuse_an_invalid_map() -> None:
 @given(st.lists(st.sampled_from(["guest", "user", "editor", "nobody", "x"]), max_size=4))
 def test_non_admin_roles_never_reach_a_tool_no_permission_names(roles: list[str]) -> None:
     assert not Policy().decide(roles, "filesystem", "delete_everything").allowed
+
+
+ROLE_NAMES = ["guest", "user", "editor", "admin", "nobody", "x"]
+CALLS = [(kind, tool) for kind, tools in sorted(OFFERED.items()) for tool in sorted(tools)] + [
+    ("filesystem", "delete_everything"),
+    ("unknown", "tool"),
+]
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(st.sampled_from(ROLE_NAMES), max_size=3), st.sampled_from(CALLS)),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_cached_decisions_equal_fresh_ones_in_any_order(
+    asks: list[tuple[list[str], tuple[str, str]]],
+) -> None:
+    """decide() keeps its answers (it runs on every tool call); a sequence of asks, lists and tuples
+    of roles mixed, gets from one policy exactly what a new policy answers to each ask alone."""
+    cached = Policy()
+    for roles, (kind, tool) in asks:
+        asked = roles if len(roles) % 2 else tuple(roles)
+        assert cached.decide(asked, kind, tool) == Policy().decide(list(roles), kind, tool)
