@@ -81,7 +81,7 @@ class FaultMiddleware:
         if not is_mcp or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         is_request, tool = inspect_message(body)
         replay = _replaying(body, receive)
         if not is_request:
@@ -122,7 +122,8 @@ def inspect_message(body: bytes) -> tuple[bool, str | None]:
     return True, None
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
+    """The whole body of an ASGI HTTP request (its ``http.request`` messages joined)."""
     chunks: list[bytes] = []
     while True:
         message = await receive()

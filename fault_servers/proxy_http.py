@@ -37,7 +37,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from fault_servers.call_layer import CALL_MARKS_KEY, CallMarks
 from fault_servers.control import ControlApp
-from fault_servers.http_layer import DroppedResponseNoise, FaultMiddleware
+from fault_servers.http_layer import DroppedResponseNoise, FaultMiddleware, read_body
 from fault_servers.model import FaultPlan
 from fault_servers.proxy import build_proxy_runtime
 from fault_servers.proxy_messages import RequestId, call_answer, classify, pad_response, response_id
@@ -96,7 +96,7 @@ class ForwardingApp:
         if path.rstrip("/") != MCP_PATH:
             await _respond(send, 404, json.dumps({"error": f"not found; MCP is at {MCP_PATH}"}).encode())
             return
-        body = await _read_body(receive)
+        body = await read_body(receive)
         inbound = classify(body) if scope["method"] == "POST" else None
         if inbound is None or inbound.tool is None or inbound.request_id is None:
             await self._forward(scope, body, receive, send)
@@ -169,18 +169,6 @@ class ForwardingApp:
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
             tg.cancel_scope.cancel()
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 async def _until_disconnect(receive: Receive) -> None:

@@ -23,6 +23,7 @@ from reports.final_metrics import final_metrics_note
 from reports.locust_csv import AGGREGATED
 from reports.report_load import CAPACITY_CAPTION, html_capacity, html_load, html_reasons, load_rows
 from reports.report_text import (
+    corrected_latency,
     dropped,
     esc,
     fmt_cpu,
@@ -318,23 +319,14 @@ def _requests(summary: dict[str, Any]) -> str:
 
 def _corrected(summary: dict[str, Any]) -> str:
     """Raw against corrected-for-coordinated-omission latency (as report.md has it)."""
-    raw = summary["requests"].get("latency_s") or {}
-    corrected = summary["requests"].get("latency_corrected_s")
-    how = (summary.get("percentiles") or {}).get("coordinated_omission") or {}
-    if not corrected or not raw.get("count"):
+    found = corrected_latency(summary)
+    if found is None:
         return ""
-    rows = [
-        f"<tr><td>{key}</td>{num_cell(fmt_seconds(raw.get(key)))}{num_cell(fmt_seconds(corrected.get(key)))}</tr>"
-        for key in ("p50", "p95", "p99", "max")
-    ]
-    added = how.get("synthetic_count") or 0
-    note = f"{how.get('model') or 'unknown'} model, {how.get('method') or 'no correction'}"
-    note += f" ({added} values added)." if added else "."
-    if not how.get("exact", True):
-        note += " Corrected figures are from the HDR histogram (3 significant digits)."
+    rows, note = found
+    cells = [f"<tr><td>{key}</td>{num_cell(raw)}{num_cell(corrected)}</tr>" for key, raw, corrected in rows]
     return (
         "\n<h3>Latency corrected for coordinated omission</h3>\n"
-        f'<p class="note">{esc(note)}</p>\n' + html_table(["", "raw", "corrected"], rows)
+        f'<p class="note">{esc(note)}</p>\n' + html_table(["", "raw", "corrected"], cells)
     )
 
 

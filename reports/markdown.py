@@ -14,6 +14,7 @@ from reports.final_metrics import final_metrics_note
 from reports.locust_csv import AGGREGATED
 from reports.report_load import load_rows, md_capacity, md_load, md_reasons
 from reports.report_text import (
+    corrected_latency,
     dropped,
     fmt_mib,
     fmt_ratio,
@@ -146,26 +147,12 @@ def _requests(summary: dict[str, Any]) -> str:
 
 def _corrected(summary: dict[str, Any]) -> str:
     """Raw against corrected-for-coordinated-omission latency, one line per figure."""
-    raw = summary["requests"].get("latency_s") or {}
-    corrected = summary["requests"].get("latency_corrected_s")
-    how = (summary.get("percentiles") or {}).get("coordinated_omission") or {}
-    if not corrected or not raw.get("count"):
+    found = corrected_latency(summary)
+    if found is None:
         return ""
-    lines = [
-        f"- {key}: raw {fmt_seconds(raw.get(key))}, corrected {fmt_seconds(corrected.get(key))}"
-        for key in ("p50", "p95", "p99", "max")
-    ]
-    added = how.get("synthetic_count") or 0
-    note = f" ({added} values added)" if added else ""
-    approx = (
-        ""
-        if how.get("exact", True)
-        else " Corrected figures are from the HDR histogram (3 significant digits)."
-    )
-    return (
-        f"\n\n### Latency corrected for coordinated omission\n\n{md_text(how.get('model') or 'unknown')} model, "
-        f"{md_text(how.get('method') or 'no correction')}{note}.{approx}\n\n" + "\n".join(lines)
-    )
+    rows, note = found
+    lines = [f"- {key}: raw {raw}, corrected {corrected}" for key, raw, corrected in rows]
+    return f"\n\n### Latency corrected for coordinated omission\n\n{md_text(note)}\n\n" + "\n".join(lines)
 
 
 def _calls(calls: dict[str, Any]) -> str:

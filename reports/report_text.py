@@ -14,6 +14,7 @@ from typing import Any
 from reports.sla import format_value
 
 __all__ = [
+    "corrected_latency",
     "dropped",
     "esc",
     "fmt_cpu",
@@ -102,3 +103,24 @@ def dropped(requests: Mapping[str, Any]) -> str:
     if not reasons:
         return ""
     return " — dropped: " + ", ".join(f"{reason} {count}" for reason, count in reasons.items())
+
+
+def corrected_latency(summary: Mapping[str, Any]) -> tuple[list[tuple[str, str, str]], str] | None:
+    """Raw against corrected-for-coordinated-omission latency: ``(figure, raw, corrected)``
+    rows for p50, p95, p99 and max, and a note saying how it was corrected; ``None`` when
+    the run has no corrected latency (or no latency at all)."""
+    raw = summary["requests"].get("latency_s") or {}
+    corrected = summary["requests"].get("latency_corrected_s")
+    how = (summary.get("percentiles") or {}).get("coordinated_omission") or {}
+    if not corrected or not raw.get("count"):
+        return None
+    rows = [
+        (key, fmt_seconds(raw.get(key)), fmt_seconds(corrected.get(key)))
+        for key in ("p50", "p95", "p99", "max")
+    ]
+    added = how.get("synthetic_count") or 0
+    note = f"{how.get('model') or 'unknown'} model, {how.get('method') or 'no correction'}"
+    note += f" ({added} values added)." if added else "."
+    if not how.get("exact", True):
+        note += " Corrected figures are from the HDR histogram (3 significant digits)."
+    return rows, note
