@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=(
             "a short run that finishes in under a minute: 3 rounds of 100 calls per variant and "
             "concurrency level (20 warm-up calls) and of 30 turns per mode, then 4 stdio / 10 HTTP "
-            "adapter calls (50 at 50 in flight); without it: 7 rounds of 2000 calls (rounds of a few seconds: at ~800 calls/s the server-bound stdio rounds of 700 calls varied by 30%) (100 warm-up) "
+            "adapter calls (50 at 50 in flight); without it: 7 rounds of 2000 calls (100 warm-up; rounds of a few seconds, as shorter ones vary too much) "
             "and 200 turns, then 10 / 30 (100) adapter calls"
         ),
     )
