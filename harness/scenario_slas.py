@@ -24,6 +24,7 @@ __all__ = [
     "ErrorRateSla",
     "LatencySla",
     "RejectionsSla",
+    "RssGrowthSla",
     "SessionsHeldSla",
     "Sla",
     "sla_session_types",
@@ -114,8 +115,29 @@ class RejectionsSla(_Model):
         return self
 
 
+class RssGrowthSla(_Model):
+    """The RSS of each process matching ``process`` (a glob over the ``samples`` table's process
+    names: ``gateway``, ``server-*``, ``locust*``, ``orchestrator``) grew by at most ``max_mib``:
+    the median of its last ``window_s`` seconds minus the median of its first, counted from the
+    end of the warm-up plus ``settle_s`` to the end of the load. For soak runs: a leak fails it,
+    a plateau reached within ``settle_s`` does not."""
+
+    name: str
+    kind: Literal["rss_growth"]
+    process: str = Field(min_length=1)
+    max_mib: float = Field(gt=0)
+    settle_s: float = Field(default=0.0, ge=0)
+    window_s: float = Field(default=60.0, gt=0)
+
+
 Sla = Annotated[
-    LatencySla | ErrorRateSla | AvailabilitySla | BreakerWithinSla | SessionsHeldSla | RejectionsSla,
+    LatencySla
+    | ErrorRateSla
+    | AvailabilitySla
+    | BreakerWithinSla
+    | SessionsHeldSla
+    | RejectionsSla
+    | RssGrowthSla,
     Field(discriminator="kind"),
 ]
 
@@ -127,6 +149,7 @@ SLA_KINDS = (
     "breaker_closes_within",
     "sessions_held",
     "rejections",
+    "rss_growth",
 )
 
 

@@ -27,6 +27,7 @@ from reports.html import write_html
 from reports.load import RunData, load_run
 from reports.locust_csv import LocustStats, read_locust_stats
 from reports.markdown import render_markdown
+from reports.memory import SampleWindow
 from reports.scale import LoadAnalysis, analyse_load
 from reports.sla import evaluate_slas, format_threshold, format_value
 from reports.summary import build_summary, time_origin
@@ -110,7 +111,8 @@ def analyse_run(run: RunData) -> tuple[dict[str, Any], LoadAnalysis]:
     load = analyse_load(run)
     windows = breakers.window_dicts(time_origin(run))
     slas = run.scenario.get("slas")
-    results = evaluate_slas(slas, load.measured, windows, load.sessions)
+    memory = SampleWindow(run.samples, load.window_start, load.end)
+    results = evaluate_slas(slas, load.measured, windows, load.sessions, memory)
     if load.capacity is not None and isinstance(slas, list):
         results = load.capacity.run_results(results, slas)
     warnings: list[str] = []

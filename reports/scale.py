@@ -52,6 +52,11 @@ class LoadAnalysis:
     open_model: dict[str, Any] | None
 
     @property
+    def window_start(self) -> float | None:
+        """Where the measured window starts: the end of the warm-up (the load's start without one)."""
+        return self.warmup.t_end if self.warmup.t_end is not None else self.origin
+
+    @property
     def trustworthy(self) -> bool:
         """Whether the load generator kept up (in a capacity run: up to the capacity found)."""
         if self.capacity is not None:

@@ -32,6 +32,11 @@ Semantics (``docs/architecture.md``, "SLA semantics"):
   ``timeout``) of those session types whose HTTP ``status`` is one of ``statuses``;
   passes when ``>= min_ratio`` (forged sessions are refused) or ``<= max_ratio``
   (valid ones are not).
+- ``rss_growth`` (``process`` glob, ``max_mib``, ``settle_s`` default 0, ``window_s``
+  default 60): for each process matching ``process`` in the ``samples`` table, the
+  median RSS of its last ``window_s`` seconds minus that of its first, from the end of
+  the warm-up plus ``settle_s`` to the end of the load (:mod:`reports.memory`); the
+  largest growth passes when it is ``<= max_mib``.
 - An SLA with no data fails, saying so.
 
 The requests given are the measured ones: the caller has already left out the
@@ -53,6 +58,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from reports.memory import SampleWindow, rss_growth
 from reports.percentiles import is_finite_number, percentile
 from reports.sessions import SessionsHeld
 
@@ -111,15 +117,18 @@ def evaluate_slas(
     requests: pd.DataFrame,
     fault_windows: Sequence[Mapping[str, Any]] = (),
     sessions: SessionsHeld | None = None,
+    memory: SampleWindow | None = None,
 ) -> list[SlaResult]:
     """Evaluate every SLA, in order. ``None`` or an empty list gives no results.
 
     ``fault_windows`` are the run's fault windows with their breaker figures (the
     ``breaker_recovery`` entries of ``summary.json``), for the breaker SLAs;
-    ``sessions`` the sessions held after the ramp-up, for ``sessions_held``.
+    ``sessions`` the sessions held after the ramp-up, for ``sessions_held``;
+    ``memory`` the samples and the measured window, for ``rss_growth``.
     """
     return [
-        evaluate_sla(sla, requests, index, fault_windows, sessions) for index, sla in enumerate(slas or [])
+        evaluate_sla(sla, requests, index, fault_windows, sessions, memory)
+        for index, sla in enumerate(slas or [])
     ]
 
 
@@ -129,6 +138,7 @@ def evaluate_sla(
     index: int = 0,
     fault_windows: Sequence[Mapping[str, Any]] = (),
     sessions: SessionsHeld | None = None,
+    memory: SampleWindow | None = None,
 ) -> SlaResult:
     """Evaluate one SLA against the requests table (see the module docstring for semantics)."""
     if not isinstance(sla, Mapping):
@@ -147,6 +157,8 @@ def evaluate_sla(
         return _evaluate_breaker(name, kind, sla, fault_windows)
     if kind == "rejections":
         return _evaluate_rejections(name, sla, requests)
+    if kind == "rss_growth":
+        return _evaluate_rss_growth(name, sla, memory)
     return SlaResult(name, kind, False, None, None, "", f"unknown SLA kind {kind!r}: cannot evaluate it")
 
 
@@ -170,6 +182,8 @@ def format_value(value: float | None, unit: str) -> str:
         return f"{value * 100:.3g}%"
     if unit == "sessions":
         return f"{value:.0f} sessions"
+    if unit == "MiB":
+        return f"{value:.1f} MiB"
     return f"{value:.4g}"
 
 
@@ -351,6 +365,34 @@ def _evaluate_sessions(name: str, sla: Mapping[str, Any], sessions: SessionsHeld
     passed = measured >= wanted
     detail = f"{sessions.detail} ({'at or above' if passed else 'under'} {wanted:.0f})"
     return SlaResult(name, "sessions_held", passed, measured, wanted, "sessions", detail, ">=")
+
+
+def _evaluate_rss_growth(name: str, sla: Mapping[str, Any], memory: SampleWindow | None) -> SlaResult:
+    try:
+        limit = _threshold(sla, "max_mib")
+        settle = _threshold(sla, "settle_s") if sla.get("settle_s") is not None else 0.0
+        window = _threshold(sla, "window_s") if sla.get("window_s") is not None else 60.0
+    except ValueError as exc:
+        return SlaResult(name, "rss_growth", False, None, None, "MiB", str(exc))
+    pattern = sla.get("process")
+    if not isinstance(pattern, str) or not pattern or window <= 0:
+        why = (
+            f"'process' must be a process name or glob, got {pattern!r}"
+            if window > 0
+            else "window_s must be > 0"
+        )
+        return SlaResult(name, "rss_growth", False, None, limit, "MiB", f"invalid SLA: {why}")
+    if memory is None:
+        return SlaResult(
+            name, "rss_growth", False, None, limit, "MiB", "no data: the run's samples were not given"
+        )
+    start = None if memory.start is None else memory.start + settle
+    growth = rss_growth(memory.samples, pattern, start, memory.end, window)
+    if growth.growth_mib is None:
+        return SlaResult(name, "rss_growth", False, None, limit, "MiB", f"no data: {growth.detail}")
+    passed = growth.growth_mib <= limit
+    settled = f" from {settle:g} s after the warm-up" if settle else ""
+    return SlaResult(name, "rss_growth", passed, growth.growth_mib, limit, "MiB", f"{growth.detail}{settled}")
 
 
 def _evaluate_breaker(

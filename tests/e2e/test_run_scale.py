@@ -42,7 +42,12 @@ def distributed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Distribute
     """One run with ``--workers 2 --web-ui``; the web UI is fetched while the run is going."""
     tmp_path = tmp_path_factory.mktemp("distributed")
     out = tmp_path / "runs"
-    path = scenario(tmp_path, **{"load.users": 8, "load.spawn_rate": 8, "load.duration_s": 6})
+    slas = [
+        {"name": "p99 under 5 s", "kind": "latency", "percentile": 99, "max_s": 5.0},
+        # every Locust process's RSS (master and both workers), from the samples table
+        {"name": "Locust memory", "kind": "rss_growth", "process": "locust*", "max_mib": 500, "window_s": 1},
+    ]
+    path = scenario(tmp_path, **{"load.users": 8, "load.spawn_rate": 8, "load.duration_s": 6, "slas": slas})
     proc = subprocess.Popen(
         chaosbench(
             "run", str(path), "--out", str(out), "--workers", "2", "--web-ui", "--progress-interval", "1"
@@ -96,6 +101,10 @@ def test_a_distributed_run_with_the_web_ui_completes_and_records_its_processes(
     assert {"locust", "locust-w1", "locust-w2", "gateway/weather"} <= set(samples["process"])
     gauges = samples[samples["process"] == "gateway/weather"]
     assert (gauges["pool_sessions"] >= 1).all() and set(gauges["breaker_state"]) == {"closed"}
+    summary = json.loads((distributed.run / "report" / "summary.json").read_text())
+    memory = next(s for s in summary["slas"] if s["kind"] == "rss_growth")
+    assert memory["passed"] and memory["unit"] == "MiB", memory
+    assert "of 3 process(es) measured" in memory["detail"], memory  # locust, locust-w1, locust-w2
 
 
 def test_every_request_of_both_workers_is_in_the_requests_table_once_and_none_from_the_master(
