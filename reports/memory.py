@@ -63,8 +63,9 @@ def rss_growth(
     if end is not None:
         rows = rows.loc[rows["t"] <= end]
     pid = rows["pid"] if "pid" in rows.columns else pd.Series(pd.NA, index=rows.index)
-    groups = rows.assign(_pid=pid.astype("string").fillna("")).groupby(["process", "_pid"], sort=True)
-    several = rows.assign(_pid=pid.astype("string").fillna("")).groupby("process")["_pid"].nunique() > 1
+    rows = rows.assign(_pid=pid.astype("string").fillna(""))
+    several = rows.groupby("process")["_pid"].nunique() > 1
+    groups = rows.groupby(["process", "_pid"], sort=True)
     best: tuple[float, str, float, float] | None = None
     measured: list[str] = []
     short: list[str] = []

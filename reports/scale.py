@@ -54,7 +54,7 @@ class LoadAnalysis:
     @property
     def window_start(self) -> float | None:
         """Where the measured window starts: the end of the warm-up (the load's start without one)."""
-        return self.warmup.t_end if self.warmup.t_end is not None else self.origin
+        return _measured_start(self.origin, self.warmup)
 
     @property
     def trustworthy(self) -> bool:
@@ -112,7 +112,7 @@ def analyse_load(run: RunData) -> LoadAnalysis:
     origin = load_start(run)
     end = load_end(run)
     measured, warmup = split_warmup(run.requests, plan.warmup_s, origin)
-    window_start = warmup.t_end if warmup.t_end is not None else origin
+    window_start = _measured_start(origin, warmup)
     sessions = held_sessions(
         run.samples, plan, origin, end - origin if end is not None and origin is not None else None
     )
@@ -138,10 +138,15 @@ def analyse_load(run: RunData) -> LoadAnalysis:
     )
 
 
+def _measured_start(origin: float | None, warmup: Warmup) -> float | None:
+    return warmup.t_end if warmup.t_end is not None else origin
+
+
 def _measured_seconds(origin: float | None, end: float | None, warmup: Warmup) -> float | None:
-    if origin is None or end is None:
+    start = _measured_start(origin, warmup)
+    if start is None or end is None:
         return None
-    measured = end - (warmup.t_end if warmup.t_end is not None else origin)
+    measured = end - start
     return measured if measured > 0 else None
 
 

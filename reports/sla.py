@@ -375,13 +375,11 @@ def _evaluate_rss_growth(name: str, sla: Mapping[str, Any], memory: SampleWindow
     except ValueError as exc:
         return SlaResult(name, "rss_growth", False, None, None, "MiB", str(exc))
     pattern = sla.get("process")
-    if not isinstance(pattern, str) or not pattern or window <= 0:
-        why = (
-            f"'process' must be a process name or glob, got {pattern!r}"
-            if window > 0
-            else "window_s must be > 0"
-        )
-        return SlaResult(name, "rss_growth", False, None, limit, "MiB", f"invalid SLA: {why}")
+    if not isinstance(pattern, str) or not pattern:
+        why = f"invalid SLA: 'process' must be a process name or glob, got {pattern!r}"
+        return SlaResult(name, "rss_growth", False, None, limit, "MiB", why)
+    if window <= 0:
+        return SlaResult(name, "rss_growth", False, None, limit, "MiB", "invalid SLA: window_s must be > 0")
     if memory is None:
         return SlaResult(
             name, "rss_growth", False, None, limit, "MiB", "no data: the run's samples were not given"
